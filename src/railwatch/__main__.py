@@ -1,0 +1,3 @@
+from railwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,446 @@
+"""The store: the one place that reads and writes railwatch's database.
+
+One SQLite file in WAL mode.  The schema grows by registered migrations, each applied in one
+transaction together with its record in ``migrations``, so a store is always at a version it can
+name.  Every write is an upsert on a natural key (a site id; site + scene id; site + scene id +
+detector version; an article's content hash), so re-running a scan or an ingest never duplicates
+and a run killed half-way leaves either all of a unit of work or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from railwatch.errors import StoreError, StoreUnavailableError
+
+__all__ = [
+    "DB_ENV_VAR",
+    "ObservationRow",
+    "SceneRow",
+    "Store",
+    "default_store_path",
+    "open_store",
+]
+
+DB_ENV_VAR = "RAILWATCH_DB"
+BUSY_TIMEOUT_S = 30.0
+SCENE_STATUSES = ("ok", "cloudy", "no_data", "read_failed", "pending")
+
+
+def default_store_path() -> Path:
+    """``$RAILWATCH_DB`` if set, else ``railwatch.sqlite`` in the user's data directory."""
+    override = os.environ.get(DB_ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir("railwatch", appauthor=False)) / "railwatch.sqlite"
+
+
+# --- migrations ---------------------------------------------------------------------------------
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: dict[int, tuple[str, Migration]] = {}
+
+
+def migration(version: int, name: str) -> Callable[[Migration], Migration]:
+    """Register a schema migration; versions are applied in order, each in its own transaction."""
+
+    def register(function: Migration) -> Migration:
+        if version in MIGRATIONS:
+            raise RuntimeError(f"migration {version} registered twice")
+        MIGRATIONS[version] = (name, function)
+        return function
+
+    return register
+
+
+@migration(1, "initial schema: sites, scenes, observations, articles, claims")
+def _initial_schema(db: sqlite3.Connection) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE sites (
+            id TEXT PRIMARY KEY,
+            geojson TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE scenes (
+            site TEXT NOT NULL,
+            scene_id TEXT NOT NULL,
+            datetime TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            platform TEXT,
+            cloud_cover REAL,
+            processing_baseline TEXT,
+            simulated INTEGER NOT NULL DEFAULT 0,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (site, scene_id)
+        );
+        CREATE INDEX scenes_by_time ON scenes (site, datetime);
+        CREATE TABLE observations (
+            site TEXT NOT NULL,
+            scene_id TEXT NOT NULL,
+            detector_version TEXT NOT NULL,
+            datetime TEXT NOT NULL,
+            status TEXT NOT NULL,
+            car_equivalents REAL,
+            car_equivalents_low REAL,
+            car_equivalents_high REAL,
+            visible_fraction REAL,
+            payload TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (site, scene_id, detector_version)
+        );
+        CREATE INDEX observations_by_time ON observations (site, datetime);
+        CREATE TABLE articles (
+            doc_id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            title TEXT,
+            published TEXT,
+            language TEXT,
+            status TEXT NOT NULL,
+            reason TEXT,
+            text TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE claims (
+            claim_id TEXT PRIMARY KEY,
+            doc_id TEXT NOT NULL REFERENCES articles (doc_id) ON DELETE CASCADE,
+            item TEXT,
+            value REAL,
+            qualifier TEXT,
+            asserted_by TEXT,
+            event_date TEXT,
+            published TEXT,
+            cluster_id TEXT,
+            payload TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX claims_by_item ON claims (item, event_date);
+        CREATE INDEX claims_by_doc ON claims (doc_id);
+        """
+    )
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run DDL statements one by one: ``executescript`` would commit the open transaction."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+# --- rows ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SceneRow:
+    """One acquisition over one site and what became of it."""
+
+    site: str
+    scene_id: str
+    datetime: str
+    status: str
+    reason: str | None = None
+    platform: str | None = None
+    cloud_cover: float | None = None
+    processing_baseline: str | None = None
+    simulated: bool = False
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ObservationRow:
+    """What one detector version saw in one scene of one site; details live in ``payload``."""
+
+    site: str
+    scene_id: str
+    detector_version: str
+    datetime: str
+    status: str
+    car_equivalents: float | None
+    car_equivalents_low: float | None
+    car_equivalents_high: float | None
+    visible_fraction: float | None
+    payload: dict[str, Any]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- the store ----------------------------------------------------------------------------------
+
+
+class Store:
+    """A railwatch database file.  Use :func:`open_store` to get one, migrated and ready."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+        self._depth = 0
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work; nested calls join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self._db
+            finally:
+                self._depth -= 1
+            return
+        self._execute_guarded("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._execute_guarded("COMMIT")
+        finally:
+            self._depth = 0
+
+    def _execute_guarded(self, sql: str) -> None:
+        try:
+            self._db.execute(sql)
+        except sqlite3.OperationalError as err:
+            raise _unavailable(self.path, err) from err
+
+    @property
+    def schema_version(self) -> int:
+        row = self._db.execute("SELECT MAX(version) FROM migrations").fetchone()
+        return int(row[0] or 0)
+
+    # sites -----------------------------------------------------------------------------------
+
+    def put_site(self, site_id: str, geojson: dict[str, Any], *, origin: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO sites (id, geojson, origin, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET geojson = excluded.geojson, "
+                "origin = excluded.origin, updated_at = excluded.updated_at",
+                (site_id, json.dumps(geojson, ensure_ascii=False), origin, _now()),
+            )
+
+    def has_site(self, site_id: str) -> bool:
+        return self._db.execute("SELECT 1 FROM sites WHERE id = ?", (site_id,)).fetchone() is not None
+
+    def user_sites(self) -> list[tuple[str, dict[str, Any], str]]:
+        """(id, GeoJSON document, origin) of every site added by the user, by id."""
+        rows = self._db.execute("SELECT id, geojson, origin FROM sites ORDER BY id").fetchall()
+        return [(row[0], json.loads(row[1]), row[2]) for row in rows]
+
+    # scenes ----------------------------------------------------------------------------------
+
+    def put_scene(self, row: SceneRow) -> None:
+        if row.status not in SCENE_STATUSES:
+            raise StoreError(f"scene status {row.status!r} is not one of {SCENE_STATUSES}")
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO scenes (site, scene_id, datetime, status, reason, platform, "
+                "cloud_cover, processing_baseline, simulated, metadata, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (site, scene_id) DO UPDATE SET datetime = excluded.datetime, "
+                "status = excluded.status, reason = excluded.reason, platform = excluded.platform, "
+                "cloud_cover = excluded.cloud_cover, "
+                "processing_baseline = excluded.processing_baseline, "
+                "simulated = excluded.simulated, metadata = excluded.metadata, "
+                "updated_at = excluded.updated_at",
+                (
+                    row.site,
+                    row.scene_id,
+                    row.datetime,
+                    row.status,
+                    row.reason,
+                    row.platform,
+                    row.cloud_cover,
+                    row.processing_baseline,
+                    int(row.simulated),
+                    json.dumps(row.metadata or {}, ensure_ascii=False),
+                    _now(),
+                ),
+            )
+
+    def scenes(self, site: str, *, status: str | None = None) -> list[SceneRow]:
+        sql = (
+            "SELECT site, scene_id, datetime, status, reason, platform, cloud_cover, "
+            "processing_baseline, simulated, metadata FROM scenes WHERE site = ?"
+        )
+        params: list[Any] = [site]
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        rows = self._db.execute(sql + " ORDER BY datetime, scene_id", params).fetchall()
+        return [
+            SceneRow(*row[:8], simulated=bool(row[8]), metadata=json.loads(row[9])) for row in rows
+        ]
+
+    # observations ----------------------------------------------------------------------------
+
+    def put_observation(self, row: ObservationRow) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO observations (site, scene_id, detector_version, datetime, status, "
+                "car_equivalents, car_equivalents_low, car_equivalents_high, visible_fraction, "
+                "payload, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (site, scene_id, detector_version) DO UPDATE SET "
+                "datetime = excluded.datetime, status = excluded.status, "
+                "car_equivalents = excluded.car_equivalents, "
+                "car_equivalents_low = excluded.car_equivalents_low, "
+                "car_equivalents_high = excluded.car_equivalents_high, "
+                "visible_fraction = excluded.visible_fraction, payload = excluded.payload, "
+                "updated_at = excluded.updated_at",
+                (
+                    row.site,
+                    row.scene_id,
+                    row.detector_version,
+                    row.datetime,
+                    row.status,
+                    row.car_equivalents,
+                    row.car_equivalents_low,
+                    row.car_equivalents_high,
+                    row.visible_fraction,
+                    json.dumps(row.payload, ensure_ascii=False),
+                    _now(),
+                ),
+            )
+
+    def observations(
+        self, site: str, *, detector_version: str | None = None
+    ) -> list[ObservationRow]:
+        sql = (
+            "SELECT site, scene_id, detector_version, datetime, status, car_equivalents, "
+            "car_equivalents_low, car_equivalents_high, visible_fraction, payload "
+            "FROM observations WHERE site = ?"
+        )
+        params: list[Any] = [site]
+        if detector_version is not None:
+            sql += " AND detector_version = ?"
+            params.append(detector_version)
+        rows = self._db.execute(sql + " ORDER BY datetime, scene_id", params).fetchall()
+        return [ObservationRow(*row[:9], payload=json.loads(row[9])) for row in rows]
+
+    # raw access for the modules that own a table's meaning -----------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement inside a transaction and return its rows (for module-specific SQL)."""
+        with self.transaction() as db:
+            return db.execute(sql, params).fetchall()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read-only query."""
+        return self._db.execute(sql, params).fetchall()
+
+
+def _unavailable(path: Path, err: sqlite3.Error) -> StoreUnavailableError:
+    text = str(err).lower()
+    if "locked" in text or "busy" in text:
+        return StoreUnavailableError(
+            f"{path}: the store is locked by another process",
+            hint="wait for the other railwatch command to finish, or use --db for another file",
+        )
+    if "not a database" in text or "malformed" in text:
+        return StoreUnavailableError(
+            f"{path}: not a railwatch store (SQLite says: {err})",
+            hint="point --db (or $RAILWATCH_DB) at a railwatch store or at a new file",
+        )
+    if "readonly" in text or "read-only" in text:
+        return StoreUnavailableError(
+            f"{path}: the store is read-only",
+            hint="make the file and its directory writable, or use --db for another file",
+        )
+    return StoreUnavailableError(
+        f"{path}: cannot open the store ({err})",
+        hint="check the path and its permissions, or use --db for another file",
+    )
+
+
+def open_store(path: Path | None = None) -> Store:
+    """Open (creating if needed) and migrate the store at ``path`` (default: see
+    :func:`default_store_path`)."""
+    path = Path(path) if path is not None else default_store_path()
+    if path.exists() and path.is_dir():
+        raise StoreUnavailableError(f"{path}: is a directory", hint="give --db a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreUnavailableError(
+            f"{path.parent}: cannot create the store's directory ({err.strerror})",
+            hint="use --db with a writable location",
+        ) from err
+    try:
+        connection = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        connection.execute("PRAGMA synchronous = NORMAL")
+    except sqlite3.Error as err:
+        raise _unavailable(path, err) from err
+    if str(mode).lower() != "wal":
+        connection.close()
+        raise StoreUnavailableError(
+            f"{path}: SQLite refused WAL mode (got {mode!r})",
+            hint="put the store on a local disk, not a network share",
+        )
+    store = Store(path, connection)
+    try:
+        _migrate(store)
+    except sqlite3.DatabaseError as err:
+        connection.close()
+        raise _unavailable(path, err) from err
+    except BaseException:
+        connection.close()
+        raise
+    return store
+
+
+def _migrate(store: Store) -> None:
+    with store.transaction() as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+    current = store.schema_version
+    latest = max(MIGRATIONS)
+    if current > latest:
+        raise StoreUnavailableError(
+            f"{store.path}: the store is at schema version {current}, written by a newer "
+            f"railwatch (this one knows up to {latest})",
+            hint="upgrade railwatch, or use --db for another file",
+        )
+    for version in sorted(v for v in MIGRATIONS if v > current):
+        name, apply = MIGRATIONS[version]
+        with store.transaction() as db:
+            # Another process may have migrated while we waited for the write lock.
+            if db.execute("SELECT 1 FROM migrations WHERE version = ?", (version,)).fetchone():
+                continue
+            apply(db)
+            db.execute(
+                "INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, _now()),
+            )
