@@ -46,6 +46,10 @@ __all__ = [
 MAX_AOI_EXTENT_M = 50_000.0
 TRACK_TOLERANCE_M = 5.0
 SITE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+NAMESAKE_DISTANCE_KM = 100.0
+GENERIC_PLACE_WORDS = frozenset(
+    {"station", "yard", "bridge", "river", "port", "friendship", "border", "crossing", "sino", "korean"}
+)
 TRACK_KINDS = ("main", "siding", "yard", "bridge", "spur", "port")
 
 
@@ -224,12 +228,14 @@ def parse_site(document: Any, *, origin: str, builtin: bool = False) -> Site:
     if not isinstance(site_id, str) or not SITE_ID_PATTERN.match(site_id):
         raise SiteError(
             f"{origin}: field 'site.id' must be lower-case letters, digits and '-' (got {site_id!r})",
-            hint="for example \"id\": \"my-crossing\"",
+            hint='for example "id": "my-crossing"',
         )
     names = meta.get("names")
-    if not isinstance(names, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in names.items()
-    ) or "en" not in names:
+    if (
+        not isinstance(names, dict)
+        or not all(isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in names.items())
+        or "en" not in names
+    ):
         raise SiteError(
             f"{origin}: field 'site.names' must map language codes to names and include 'en'",
             hint='for example "names": {"en": "Tumangang", "ar": "تومانغانغ"}',
@@ -385,9 +391,7 @@ def _read_tracks(geometry: Any, props: dict[str, Any], where: str, count: int) -
     return tracks
 
 
-def _check_coordinates(
-    aoi: Polygon, origin: str, name: str, site_id: str, *, compare_builtin: bool
-) -> None:
+def _check_coordinates(aoi: Polygon, origin: str, name: str, site_id: str, *, compare_builtin: bool) -> None:
     """Catch projected coordinates without a CRS and latitude/longitude given the wrong way round."""
     west, south, east, north = aoi.bounds
     if max(abs(west), abs(east)) > 180 or max(abs(south), abs(north)) > 180:
@@ -407,24 +411,32 @@ def _check_coordinates(
     centre = aoi.centroid
     for known in _builtin_by_name_or_id(name, site_id):
         known_centre = known.aoi.centroid
-        if _km_between(centre, known_centre) > 100 and _km_between(
-            Point(centre.y, centre.x), known_centre
-        ) < 50:
-            raise SiteError(
-                f"{origin}: the AOI lies at {centre.y:.3f} N {centre.x:.3f} E, far from "
-                f"{known.name} at {known_centre.y:.3f} N {known_centre.x:.3f} E",
-                hint="latitude and longitude look swapped: GeoJSON wants [longitude, latitude]",
-            )
+        distance = _km_between(centre, known_centre)
+        if distance <= NAMESAKE_DISTANCE_KM:
+            continue
+        if _km_between(Point(centre.y, centre.x), known_centre) < NAMESAKE_DISTANCE_KM:
+            hint = "latitude and longitude look swapped: GeoJSON wants [longitude, latitude]"
+        else:
+            hint = "check the coordinates (a misplaced decimal point or a swapped pair is common)"
+        raise SiteError(
+            f"{origin}: the AOI lies at {centre.y:.3f} N {centre.x:.3f} E, {distance:.0f} km from "
+            f"{known.name} ({known_centre.y:.3f} N {known_centre.x:.3f} E) that its name refers to",
+            hint=hint,
+        )
+
+
+def _distinctive_words(text: str) -> set[str]:
+    words = re.split(r"[^a-z]+", text.lower())
+    return {w for w in words if len(w) > 3 and w not in GENERIC_PLACE_WORDS}
 
 
 def _builtin_by_name_or_id(name: str, site_id: str) -> list[Site]:
-    words = {w for w in re.split(r"[^a-z]+", f"{name} {site_id}".lower()) if len(w) > 3}
-    matches = []
-    for site in builtin_sites().values():
-        known = {w for w in re.split(r"[^a-z]+", f"{site.name} {site.id}".lower()) if len(w) > 3}
-        if words & known:
-            matches.append(site)
-    return matches
+    words = _distinctive_words(f"{name} {site_id}")
+    return [
+        site
+        for site in builtin_sites().values()
+        if words & _distinctive_words(f"{site.names.get('en', '')} {site.id}")
+    ]
 
 
 def _km_between(a: Point, b: Point) -> float:
@@ -440,7 +452,9 @@ def _check_polygon(aoi: Polygon, origin: str) -> None:
             hint="make the outline a simple ring that does not cross itself",
         )
     if aoi.area == 0:
-        raise SiteError(f"{origin}: the AOI polygon has no area", hint="give it at least three distinct corners")
+        raise SiteError(
+            f"{origin}: the AOI polygon has no area", hint="give it at least three distinct corners"
+        )
 
 
 def _read_epsg(meta: dict[str, Any], aoi: Polygon, origin: str) -> int:
@@ -522,7 +536,9 @@ def site_to_geojson(site: Site) -> dict[str, Any]:
             "geometry": mapping(site.border.line),
         }
     )
-    features.append({"type": "Feature", "properties": {"role": "crossing"}, "geometry": mapping(site.border.crossing)})
+    features.append(
+        {"type": "Feature", "properties": {"role": "crossing"}, "geometry": mapping(site.border.crossing)}
+    )
     return {
         "type": "FeatureCollection",
         "site": {
@@ -652,6 +668,4 @@ def _osm_gauges(value: str) -> tuple[int, ...]:
 def overpass_query(site: Site) -> str:
     """The Overpass QL that asks for the rail ways in the site's bbox."""
     west, south, east, north = site.bbox
-    return (
-        f"[out:json][timeout:60];way[\"railway\"=\"rail\"]({south},{west},{north},{east});out geom;"
-    )
+    return f'[out:json][timeout:60];way["railway"="rail"]({south},{west},{north},{east});out geom;'

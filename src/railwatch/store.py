@@ -131,7 +131,7 @@ def _initial_schema(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX claims_by_item ON claims (item, event_date);
         CREATE INDEX claims_by_doc ON claims (doc_id);
-        """
+        """,
     )
 
 
@@ -294,9 +294,7 @@ class Store:
             sql += " AND status = ?"
             params.append(status)
         rows = self._db.execute(sql + " ORDER BY datetime, scene_id", params).fetchall()
-        return [
-            SceneRow(*row[:8], simulated=bool(row[8]), metadata=json.loads(row[9])) for row in rows
-        ]
+        return [SceneRow(*row[:8], simulated=bool(row[8]), metadata=json.loads(row[9])) for row in rows]
 
     # observations ----------------------------------------------------------------------------
 
@@ -328,9 +326,7 @@ class Store:
                 ),
             )
 
-    def observations(
-        self, site: str, *, detector_version: str | None = None
-    ) -> list[ObservationRow]:
+    def observations(self, site: str, *, detector_version: str | None = None) -> list[ObservationRow]:
         sql = (
             "SELECT site, scene_id, detector_version, datetime, status, car_equivalents, "
             "car_equivalents_low, car_equivalents_high, visible_fraction, payload "
@@ -420,18 +416,21 @@ def open_store(path: Path | None = None) -> Store:
 
 
 def _migrate(store: Store) -> None:
-    with store.transaction() as db:
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS migrations ("
-            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-    current = store.schema_version
     latest = max(MIGRATIONS)
+    has_record = store.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'")
+    current = store.schema_version if has_record else 0
     if current > latest:
         raise StoreUnavailableError(
             f"{store.path}: the store is at schema version {current}, written by a newer "
             f"railwatch (this one knows up to {latest})",
             hint="upgrade railwatch, or use --db for another file",
+        )
+    if current == latest:
+        return  # up to date: no write lock needed, so readers never wait on writers here
+    with store.transaction() as db:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
     for version in sorted(v for v in MIGRATIONS if v > current):
         name, apply = MIGRATIONS[version]

@@ -13,8 +13,14 @@ from railwatch.store import open_store
 
 
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("railwatch-demo"), show_default=True, help="Where the demo writes.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("railwatch-demo"),
+    show_default=True,
+    help="Where the demo writes.",
+)
 def demo(out_dir: Path) -> None:
     """Run railwatch offline end to end on the built-in Tumangang case."""
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -27,9 +27,7 @@ def db_option(function: F) -> F:
 
 def json_option(function: F) -> F:
     """``--json``: machine-readable output (fields in CONTRACTS.md)."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(
-        function
-    )
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(function)
 
 
 def store_at(db_path: Path | None) -> Store:

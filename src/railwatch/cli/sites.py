@@ -52,8 +52,11 @@ def site_summary(site: Site) -> dict[str, object]:
         ],
         "epsg": site.epsg,
         "countries": site.countries,
-        "border": {"left": site.border.left, "right": site.border.right,
-                   "crossing": mapping(site.border.crossing)},
+        "border": {
+            "left": site.border.left,
+            "right": site.border.right,
+            "crossing": mapping(site.border.crossing),
+        },
         "gauges_mm": list(site.gauges_mm),
         "mgrs_tiles": list(site.mgrs_tiles),
         "builtin": site.builtin,
@@ -101,17 +104,28 @@ def show_site(site_id: str, as_geojson: bool, db_path: Path | None) -> None:
         click.echo(json.dumps(site_to_geojson(site), ensure_ascii=False, indent=1))
         return
     console = Console()
-    console.print(f"[bold]{site.id}[/bold]  " + "  ".join(f"{k}: {v}" for k, v in site.names.items()),
-                  markup=True, highlight=False)
+    console.print(
+        f"[bold]{site.id}[/bold]  " + "  ".join(f"{k}: {v}" for k, v in site.names.items()),
+        markup=True,
+        highlight=False,
+    )
     west, south, east, north = site.bbox
-    console.print(f"AOI {south:.4f}..{north:.4f} N, {west:.4f}..{east:.4f} E; EPSG:{site.epsg}; "
-                  f"border {site.border.left} (left) / {site.border.right} (right)", highlight=False)
+    console.print(
+        f"AOI {south:.4f}..{north:.4f} N, {west:.4f}..{east:.4f} E; EPSG:{site.epsg}; "
+        f"border {site.border.left} (left) / {site.border.right} (right)",
+        highlight=False,
+    )
     table = Table()
     for column in ("track", "kind", "length m", "approximate", "source"):
         table.add_column(column)
     for track in site.tracks:
-        table.add_row(track.id, track.kind, f"{site.tracks_utm[track.id].length:.0f}",
-                      "yes" if track.approximate else "no", track.source)
+        table.add_row(
+            track.id,
+            track.kind,
+            f"{site.tracks_utm[track.id].length:.0f}",
+            "yes" if track.approximate else "no",
+            track.source,
+        )
     console.print(table)
     for key, source in site.sources.items():
         console.print(f"source of {key}: {source}", highlight=False, markup=False)
@@ -138,13 +152,18 @@ def add_site(file: Path, replace: bool, db_path: Path | None) -> None:
 
 @sites.command("import-osm")
 @click.argument("site_id")
-@click.option("--overpass", "overpass_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="An Overpass API JSON response saved to a file.")
+@click.option(
+    "--overpass",
+    "overpass_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="An Overpass API JSON response saved to a file.",
+)
 @click.option("--online", is_flag=True, help="Ask the Overpass API (needs the internet).")
 @click.option("--print-query", is_flag=True, help="Print the Overpass query for this site and exit.")
 @db_option
-def import_osm(site_id: str, overpass_file: Path | None, online: bool, print_query: bool,
-               db_path: Path | None) -> None:
+def import_osm(
+    site_id: str, overpass_file: Path | None, online: bool, print_query: bool, db_path: Path | None
+) -> None:
     """Replace a site's track centrelines with OpenStreetMap railway=rail ways."""
     with store_at(db_path) as store:
         site = resolve_site(site_id, sites_in(store))
@@ -160,8 +179,10 @@ def import_osm(site_id: str, overpass_file: Path | None, online: bool, print_que
             except FileNotFoundError as err:
                 raise InputFileError(f"{overpass_file}: no such file", hint="check the path") from err
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                raise InputFileError(f"{overpass_file}: not a JSON file ({err})",
-                                     hint="save the Overpass answer with [out:json]") from err
+                raise InputFileError(
+                    f"{overpass_file}: not a JSON file ({err})",
+                    hint="save the Overpass answer with [out:json]",
+                ) from err
         else:
             from railwatch.http import HttpClient
 
@@ -169,5 +190,7 @@ def import_osm(site_id: str, overpass_file: Path | None, online: bool, print_que
             response = HttpClient().post_json(OVERPASS_URL, data={"data": overpass_query(site)})
         refined = tracks_from_overpass(site, response, origin=origin)
         store.put_site(refined.id, site_to_geojson(refined), origin=origin)
-    click.echo(f"{site_id}: {len(refined.tracks)} tracks from OpenStreetMap "
-               f"({sum(line.length for line in refined.tracks_utm.values()) / 1000:.1f} km)")
+    click.echo(
+        f"{site_id}: {len(refined.tracks)} tracks from OpenStreetMap "
+        f"({sum(line.length for line in refined.tracks_utm.values()) / 1000:.1f} km)"
+    )
