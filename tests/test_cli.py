@@ -191,3 +191,39 @@ def test_import_osm_needs_exactly_one_source(capsys: pytest.CaptureFixture[str])
     assert code == 2 and "exactly one of --overpass FILE or --online" in err
     code, out, _ = run(capsys, "sites", "import-osm", "tumangang", "--print-query")
     assert code == 0 and 'way["railway"="rail"](42.413,130.59,42.4275,130.628)' in out
+
+
+def test_import_osm_online_asks_overpass(capsys: pytest.CaptureFixture[str], db_path: Path) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+    from urllib.parse import parse_qs
+
+    from shapely.geometry import LineString
+
+    answer = json.dumps(overpass_response(LineString([(130.57, 42.4225), (130.65, 42.416)]))).encode()
+    queries: list[str] = []
+
+    class Overpass(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            queries.append(parse_qs(body)["data"][0])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Overpass)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/api/interpreter"
+        code, out, err = run(capsys, "sites", "import-osm", "tumangang", "--online", "--overpass-url", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, err
+    assert len(queries) == 1 and '"railway"="rail"' in queries[0] and "out geom" in queries[0]
+    assert stored_site_ids(db_path) == ["tumangang"]

@@ -108,7 +108,8 @@ class Site:
     @property
     def bbox(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) in degrees."""
-        return tuple(self.aoi.bounds)  # type: ignore[return-value]
+        west, south, east, north = self.aoi.bounds
+        return (west, south, east, north)
 
     @cached_property
     def _to_utm(self) -> Transformer:
@@ -293,7 +294,7 @@ def parse_site(document: Any, *, origin: str, builtin: bool = False) -> Site:
         )
     if crossing is None:
         crossing = border_line.interpolate(0.5, normalized=True)
-    border = Border(border_line, left, right, crossing, str(border_props.get("source", "")))
+    border = Border(border_line, str(left), str(right), crossing, str(border_props.get("source", "")))
     ids = [t.id for t in tracks]
     duplicate = next((i for i in ids if ids.count(i) > 1), None)
     if duplicate:

@@ -294,7 +294,21 @@ class Store:
             sql += " AND status = ?"
             params.append(status)
         rows = self._db.execute(sql + " ORDER BY datetime, scene_id", params).fetchall()
-        return [SceneRow(*row[:8], simulated=bool(row[8]), metadata=json.loads(row[9])) for row in rows]
+        return [
+            SceneRow(
+                site=row[0],
+                scene_id=row[1],
+                datetime=row[2],
+                status=row[3],
+                reason=row[4],
+                platform=row[5],
+                cloud_cover=row[6],
+                processing_baseline=row[7],
+                simulated=bool(row[8]),
+                metadata=json.loads(row[9]),
+            )
+            for row in rows
+        ]
 
     # observations ----------------------------------------------------------------------------
 
@@ -337,7 +351,21 @@ class Store:
             sql += " AND detector_version = ?"
             params.append(detector_version)
         rows = self._db.execute(sql + " ORDER BY datetime, scene_id", params).fetchall()
-        return [ObservationRow(*row[:9], payload=json.loads(row[9])) for row in rows]
+        return [
+            ObservationRow(
+                site=row[0],
+                scene_id=row[1],
+                detector_version=row[2],
+                datetime=row[3],
+                status=row[4],
+                car_equivalents=row[5],
+                car_equivalents_low=row[6],
+                car_equivalents_high=row[7],
+                visible_fraction=row[8],
+                payload=json.loads(row[9]),
+            )
+            for row in rows
+        ]
 
     # raw access for the modules that own a table's meaning -----------------------------------
 

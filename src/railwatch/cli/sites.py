@@ -159,10 +159,18 @@ def add_site(file: Path, replace: bool, db_path: Path | None) -> None:
     help="An Overpass API JSON response saved to a file.",
 )
 @click.option("--online", is_flag=True, help="Ask the Overpass API (needs the internet).")
+@click.option(
+    "--overpass-url", default=OVERPASS_URL, show_default=True, help="Overpass API endpoint for --online."
+)
 @click.option("--print-query", is_flag=True, help="Print the Overpass query for this site and exit.")
 @db_option
 def import_osm(
-    site_id: str, overpass_file: Path | None, online: bool, print_query: bool, db_path: Path | None
+    site_id: str,
+    overpass_file: Path | None,
+    online: bool,
+    overpass_url: str,
+    print_query: bool,
+    db_path: Path | None,
 ) -> None:
     """Replace a site's track centrelines with OpenStreetMap railway=rail ways."""
     with store_at(db_path) as store:
@@ -187,7 +195,7 @@ def import_osm(
             from railwatch.http import HttpClient
 
             origin = "Overpass API"
-            response = HttpClient().post_json(OVERPASS_URL, data={"data": overpass_query(site)})
+            response = HttpClient().post_json(overpass_url, data={"data": overpass_query(site)})
         refined = tracks_from_overpass(site, response, origin=origin)
         store.put_site(refined.id, site_to_geojson(refined), origin=origin)
     click.echo(
