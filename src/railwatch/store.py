@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -402,6 +403,19 @@ def _unavailable(path: Path, err: sqlite3.Error) -> StoreUnavailableError:
     )
 
 
+def _enable_wal(connection: sqlite3.Connection) -> str:
+    """Switch to WAL, waiting out a concurrent opener: SQLite does not apply the busy timeout to
+    the journal-mode change, so two processes creating one store at once would otherwise fail."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            return str(connection.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def open_store(path: Path | None = None) -> Store:
     """Open (creating if needed) and migrate the store at ``path`` (default: see
     :func:`default_store_path`)."""
@@ -421,7 +435,7 @@ def open_store(path: Path | None = None) -> Store:
         )
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _enable_wal(connection)
         connection.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error as err:
         raise _unavailable(path, err) from err
