@@ -26,6 +26,8 @@ from railwatch.errors import StoreError, StoreUnavailableError
 
 __all__ = [
     "DB_ENV_VAR",
+    "ArticleRow",
+    "ClaimRow",
     "ObservationRow",
     "SceneRow",
     "Store",
@@ -175,6 +177,40 @@ class ObservationRow:
     car_equivalents_low: float | None
     car_equivalents_high: float | None
     visible_fraction: float | None
+    payload: dict[str, Any]
+
+
+# articles and claims --- rows (the Store methods are in the section of the same name) ---------
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    """An ingested article; ``text`` is empty unless asked for."""
+
+    doc_id: str
+    source: str
+    title: str | None
+    published: str | None
+    language: str | None
+    status: str
+    reason: str | None
+    text: str
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    """One claim of one article; the full claim (CONTRACTS.md fields) lives in ``payload``."""
+
+    claim_id: str
+    doc_id: str
+    item: str | None
+    value: float | None
+    qualifier: str | None
+    asserted_by: str | None
+    event_date: str | None
+    published: str | None
+    cluster_id: str | None
     payload: dict[str, Any]
 
 
@@ -367,6 +403,79 @@ class Store:
             )
             for row in rows
         ]
+
+    # articles and claims ---------------------------------------------------------------------
+    # Owned by railwatch.claims (rows: ArticleRow, ClaimRow above).  An article row and all its
+    # claims are written in one transaction; the article's content hash (doc_id) and
+    # deterministic claim ids make an ingest idempotent.  Denials ride in the article's metadata
+    # (``metadata["denials"]``), so no schema change is needed.
+
+    def put_article(self, article: ArticleRow, claims: Sequence[ClaimRow]) -> bool:
+        """Store an article and its claims atomically; False when this exact extraction is there.
+
+        A stored article with the same ``doc_id`` and the same ``metadata["extractor"]`` is left
+        as it is (the same article twice adds nothing); another extractor version replaces the
+        article's claims.
+        """
+        with self.transaction() as db:
+            row = db.execute("SELECT metadata FROM articles WHERE doc_id = ?", (article.doc_id,)).fetchone()
+            if row is not None and json.loads(row[0]).get("extractor") == article.metadata.get("extractor"):
+                return False
+            db.execute(
+                "INSERT INTO articles (doc_id, source, title, published, language, status, reason, text, "
+                "metadata, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (doc_id) DO UPDATE SET source = excluded.source, title = excluded.title, "
+                "published = excluded.published, language = excluded.language, status = excluded.status, "
+                "reason = excluded.reason, text = excluded.text, metadata = excluded.metadata, "
+                "updated_at = excluded.updated_at",
+                (article.doc_id, article.source, article.title, article.published, article.language,
+                 article.status, article.reason, article.text,
+                 json.dumps(article.metadata, ensure_ascii=False), _now()),
+            )
+            db.execute("DELETE FROM claims WHERE doc_id = ?", (article.doc_id,))
+            db.executemany(
+                "INSERT INTO claims (claim_id, doc_id, item, value, qualifier, asserted_by, event_date, "
+                "published, cluster_id, payload, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(c.claim_id, article.doc_id, c.item, c.value, c.qualifier, c.asserted_by, c.event_date,
+                  c.published, c.cluster_id, json.dumps(c.payload, ensure_ascii=False), _now())
+                 for c in claims],
+            )
+        return True
+
+    def articles(self, *, status: str | None = None, with_text: bool = False) -> list[ArticleRow]:
+        text_column = "text" if with_text else "''"
+        sql = (f"SELECT doc_id, source, title, published, language, status, reason, {text_column}, "
+               "metadata FROM articles")
+        params: list[Any] = []
+        if status is not None:
+            sql += " WHERE status = ?"
+            params.append(status)
+        rows = self._db.execute(sql + " ORDER BY published, doc_id", params).fetchall()
+        return [ArticleRow(*row[:8], metadata=json.loads(row[8])) for row in rows]
+
+    def article_extractor(self, doc_id: str) -> str | None:
+        """The extractor version an article was stored with (None: not stored)."""
+        row = self._db.execute("SELECT metadata FROM articles WHERE doc_id = ?", (doc_id,)).fetchone()
+        return None if row is None else json.loads(row[0]).get("extractor", "")
+
+    def article_status_counts(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, COUNT(*) FROM articles GROUP BY status ORDER BY status")
+        return {status: count for status, count in rows.fetchall()}
+
+    def claim_rows(self, *, item: str | None = None, doc_id: str | None = None) -> list[ClaimRow]:
+        sql = ("SELECT claim_id, doc_id, item, value, qualifier, asserted_by, event_date, published, "
+               "cluster_id, payload FROM claims")
+        where, params = [], []
+        if item is not None:
+            where.append("item = ?")
+            params.append(item)
+        if doc_id is not None:
+            where.append("doc_id = ?")
+            params.append(doc_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._db.execute(sql + " ORDER BY item, COALESCE(event_date, published), claim_id", params)
+        return [ClaimRow(*row[:9], payload=json.loads(row[9])) for row in rows.fetchall()]
 
     # raw access for the modules that own a table's meaning -----------------------------------
 

@@ -10,7 +10,12 @@ import traceback
 import click
 
 from railwatch import __version__
+from railwatch.cli.claims import claims
 from railwatch.cli.demo import demo
+from railwatch.cli.detect import detect
+from railwatch.cli.report import export, report
+from railwatch.cli.scan import scan
+from railwatch.cli.simulate import simulate
 from railwatch.cli.sites import sites
 from railwatch.errors import RailwatchError, UserInputError
 
@@ -34,6 +39,12 @@ def cli(ctx: click.Context, debug: bool, verbose: bool) -> None:
 
 cli.add_command(sites)
 cli.add_command(demo)
+cli.add_command(claims)
+cli.add_command(simulate)
+cli.add_command(report)
+cli.add_command(export)
+cli.add_command(scan)
+cli.add_command(detect)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,297 @@
+"""What the empty ground of a site looks like: a per-pixel estimate over clear scenes.
+
+Rolling stock comes and goes, the ground stays.  For every pixel we take its clear dates, bring
+each date to a common radiometric level (haze and illumination change a whole scene by a gain
+and an offset per band), and keep the median of the dates on which the pixel looks like itself:
+dates where the pixel stands out from that median by much more than the ground's own date-to-date
+scatter (a car, a shadow, a cloud edge) are masked and the median is taken again.  A busy yard
+holds stock on a given spot on maybe 30-50 % of the dates, and the cars differ in colour from date
+to date, so the masked median converges on the ground where a plain median would be pulled.
+Snowy dates are kept apart (snow changes the ground, not the tracks) and, when there are enough,
+give a second, winter reference.
+
+The history should come from the same season as the scenes it serves (fields green up and
+senesce); ``railwatch detect --history`` takes whatever clear items it is given.
+
+A :class:`Background` is saved as one ``.npz`` file: the arrays, the grid, and the ids of the
+scenes it was built from (provenance).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+
+from railwatch.errors import InputFileError
+from railwatch.imagery import BAND_KEYS, Scene
+from railwatch.sites import Site
+
+__all__ = ["Background", "INVISIBLE_SCL", "SNOW_SCL", "build_background", "hidden_mask",
+           "load_background"]
+
+# Scene classification (SCL) classes that hide the ground (SENSOR.md): 0 no data, 1 saturated or
+# defective, 3 cloud shadow, 8/9 cloud medium/high probability.  Snow (11) is visible ground.
+INVISIBLE_SCL = np.array([0, 1, 3, 8, 9], dtype=np.uint8)
+CLOUD_SCL = np.array([3, 8, 9], dtype=np.uint8)
+# Thin cirrus (10) is visible ground under a haze layer (haze scenes must be measured: the scene's
+# gain and offset absorb most of it; observations carry a "thin_cirrus" flag), and so is
+# "unclassified" (7), except near clouds (``hidden_mask``).
+CIRRUS_SCL = 10
+SNOW_SCL = 11
+# Yard interior: pixels at least this much track bed (tracks 4.5-5 m apart give ~0.6-0.8).
+_YARD_BED_SHARE = 0.45
+_MODE_SAMPLES = 3000
+# Two yard samples are "the same ground" within this reflectance in every band: pixel noise
+# (~0.002-0.004) plus the ballast/gravel texture at 10 m.
+_MODE_RADIUS = 0.008
+# Two dates show the same ground at a pixel when they differ by less than this many date-to-date
+# noise spreads in every band.
+_AGREE_SPREADS = 2.5
+# Fewer clear dates than this per pixel and the median is no better than one scene.
+MIN_DATES = 3
+
+
+@dataclass(frozen=True)
+class Background:
+    """Empty-ground reflectance of a site from its clear dates, per band, on one 10 m grid."""
+
+    bands: dict[str, np.ndarray]
+    count: np.ndarray
+    transform: Affine
+    epsg: int
+    scene_ids: tuple[str, ...]
+    snow_bands: dict[str, np.ndarray] | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.count.shape  # type: ignore[return-value]
+
+    def stack(self, *, snow: bool = False) -> np.ndarray:
+        """(4, rows*cols) in BAND_KEYS order; pixels seen on too few dates are NaN."""
+        source = self.snow_bands if snow and self.snow_bands is not None else self.bands
+        return np.stack([source[k].ravel() for k in BAND_KEYS]).astype(np.float32)
+
+    def save(self, path: Path) -> Path:
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        arrays = {f"band_{k}": v for k, v in self.bands.items()}
+        if self.snow_bands is not None:
+            arrays.update({f"snow_{k}": v for k, v in self.snow_bands.items()})
+        meta = {"transform": list(self.transform)[:6], "epsg": self.epsg,
+                "scene_ids": list(self.scene_ids), "format": "railwatch-background/1"}
+        np.savez_compressed(path, count=self.count, meta=np.array(json.dumps(meta)), **arrays)
+        return path
+
+
+def load_background(path: Path) -> Background:
+    """Read a background written by :meth:`Background.save`."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            bands = {k: data[f"band_{k}"] for k in BAND_KEYS}
+            snow = ({k: data[f"snow_{k}"] for k in BAND_KEYS}
+                    if f"snow_{BAND_KEYS[0]}" in data.files else None)
+            count = data["count"]
+    except FileNotFoundError as err:
+        raise InputFileError(f"{path}: no such background file", hint="check the --history path") from err
+    except (OSError, KeyError, ValueError) as err:
+        raise InputFileError(
+            f"{path}: not a railwatch background file ({err.__class__.__name__})",
+            hint="build one with 'railwatch detect --history DIR' from a folder of STAC items",
+        ) from err
+    if meta.get("format") != "railwatch-background/1":
+        raise InputFileError(f"{path}: unknown background format {meta.get('format')!r}",
+                             hint="rebuild it with this version of railwatch")
+    return Background(bands, count, Affine(*meta["transform"]), int(meta["epsg"]),
+                      tuple(meta["scene_ids"]), snow)
+
+
+def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Background:
+    """The empty ground of every pixel from the scenes' clear (and, apart, snowy) observations.
+
+    All scenes must share one grid: they are windows of the same site on the same tile.  With the
+    ``site``, the interior of every yard (bundles of parallel tracks) gets one ground spectrum,
+    the densest mode of all its pixels on all dates (``_yard_modes``): a busy yard pixel is clean
+    on too few dates for a per-pixel estimate.
+    """
+    clear_stacks: list[np.ndarray] = []
+    snow_stacks: list[np.ndarray] = []
+    ids: list[str] = []
+    grid: tuple[tuple[float, ...], tuple[int, int], int] | None = None
+    for scene in scenes:
+        this_grid = (tuple(scene.transform)[:6], scene.shape, scene.epsg)
+        if grid is None:
+            grid = this_grid
+        elif this_grid != grid:
+            raise InputFileError(
+                f"scene {scene.scene_id}: its grid differs from the first scene's",
+                hint="build a background from scenes of one tile (same MGRS tile and window)",
+            )
+        stack = np.stack([np.asarray(scene.bands[k], dtype=np.float32) for k in BAND_KEYS])
+        if scene.scl is None:
+            raise InputFileError(f"scene {scene.scene_id}: no SCL band",
+                                 hint="a background needs the scene classification to drop clouds")
+        hidden = hidden_mask(np.asarray(scene.scl))
+        snow = np.asarray(scene.scl) == SNOW_SCL
+        if snow.mean() > 0.3:
+            snowy = stack.copy()
+            snowy[:, hidden | ~snow] = np.nan
+            snow_stacks.append(snowy)
+        else:
+            clear = stack.copy()
+            clear[:, hidden | snow] = np.nan
+            clear_stacks.append(clear)
+        ids.append(scene.scene_id)
+    if grid is None:
+        raise InputFileError("no scenes to build a background from",
+                             hint="give a folder with STAC items of clear dates of the site")
+    transform, shape, epsg = grid
+    if clear_stacks:
+        ground, count = _ground(np.stack(clear_stacks))
+    else:
+        ground = np.full((4, *shape), np.nan, dtype=np.float32)
+        count = np.zeros(shape, dtype=np.int16)
+    snow_ground = _ground(np.stack(snow_stacks))[0] if len(snow_stacks) >= MIN_DATES else None
+    if site is not None:
+        for stacks, target in ((clear_stacks, ground), (snow_stacks, snow_ground)):
+            if target is not None and len(stacks) >= MIN_DATES:
+                _yard_modes(np.stack(stacks), target, site, Affine(*transform), epsg)
+    return Background(
+        bands={k: ground[i] for i, k in enumerate(BAND_KEYS)},
+        count=count,
+        transform=Affine(*transform),
+        epsg=epsg,
+        scene_ids=tuple(ids),
+        snow_bands=None if snow_ground is None else {k: snow_ground[i]
+                                                     for i, k in enumerate(BAND_KEYS)},
+    )
+
+
+def hidden_mask(scl: np.ndarray, *, margin_px: int = 0) -> np.ndarray:
+    """Pixels whose ground cannot be seen: the hidden SCL classes and, within ``margin_px`` of a
+    cloud or cloud shadow, everything else too.  Sen2Cor's cloud and shadow classes end where the
+    opacity falls under a threshold; the fringe beyond (often "unclassified" 7 or "thin cirrus"
+    10) is still part cloud or part shade and would look like a bright or dark car."""
+    hidden = np.isin(scl, INVISIBLE_SCL)
+    if margin_px > 0:
+        cloudy = np.isin(scl, CLOUD_SCL)
+        if cloudy.any():
+            from scipy.ndimage import binary_dilation
+
+            hidden |= binary_dilation(cloudy, structure=np.ones((3, 3), bool),
+                                      iterations=margin_px)
+    return hidden
+
+
+def _ground(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(4, H, W) empty ground from (T, 4, H, W) clear observations, and the per-pixel count.
+
+    Per pixel, the largest group of dates that agree with each other within ``_AGREE_SPREADS``
+    date-to-date noise in every band: on clean dates a pixel shows its ground plus noise, while
+    on busy dates it shows a different car, at a different place in the pixel, in a different
+    colour each time.  In a yard with tracks 5 m apart and ~40 % of the length occupied, a pixel
+    is clean on only ~20 % of the dates (its own track and both neighbours empty), so neither
+    a median nor a trimmed mean over dates is the ground; the densest cluster is.
+    """
+    import warnings
+
+    dates = stack.shape[0]
+    flat = stack.reshape(dates, 4, -1).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN on purpose
+        centre = np.nanmedian(flat, axis=0)
+        # Bring every date to the level of the median (per band gain and offset, robust).
+        for t in range(dates):
+            for b in range(4):
+                flat[t, b] = _match(flat[t, b], centre[b])
+        count = np.isfinite(flat[:, 0]).sum(axis=0)
+        if dates < MIN_DATES:
+            centre[:, count < MIN_DATES] = np.nan
+            return centre.reshape(4, *stack.shape[2:]), count.reshape(stack.shape[2:])
+        # Date-to-date noise per band from the differences of consecutive dates: their lower
+        # quartile (0.319 sd of a normal difference) is clean ground even where fields change
+        # with the season and cars come and go.
+        pairs = np.abs(np.diff(flat, axis=0))
+        spread = np.nanquantile(pairs, 0.25, axis=(0, 2)) / 0.319 / np.sqrt(2)
+        spread = np.where(np.isfinite(spread) & (spread > 1e-4), spread, 1e-2)
+        tolerance = _AGREE_SPREADS * spread[None, :, None]
+        best_count = np.zeros(flat.shape[2], dtype=np.int32)
+        best_value = centre.copy()
+        for t in range(dates):
+            agree = (np.abs(flat - flat[t][None]) <= tolerance).all(axis=1)  # (T, N)
+            agree &= np.isfinite(flat[:, 0])
+            members = agree.sum(axis=0)
+            value = np.nansum(np.where(agree[:, None, :], flat, 0.0), axis=0) / np.maximum(
+                members, 1)[None, :]
+            better = members > best_count
+            best_count = np.where(better, members, best_count)
+            best_value = np.where(better[None, :], value, best_value)
+        # A pixel where no two dates agree keeps the median.
+        ground = np.where((best_count >= 2)[None, :], best_value, centre)
+    ground[:, count < MIN_DATES] = np.nan
+    shape = stack.shape[2:]
+    return ground.reshape(4, *shape).astype(np.float32), count.reshape(shape).astype(np.int16)
+
+
+def _yard_modes(stack: np.ndarray, ground: np.ndarray, site: Site, transform: Affine,
+                epsg: int) -> None:
+    """Replace the ground of yard interiors (in place) by the densest spectrum of all their
+    pixels on all dates.
+
+    Pooled over a few thousand pixel-dates, the clean ground is one tight cluster (ballast and
+    gravel, texture of ~+-0.01), while car-covered samples spread in every direction (each date
+    other cars, other colours, other positions in the pixels)."""
+    from railwatch.detect.layout import pixel_plan
+
+    if epsg != site.epsg:
+        return
+    dates = stack.shape[0]
+    rows, cols = stack.shape[2:]
+    plan = pixel_plan(dict(site.tracks_utm), site.aoi_utm, transform, (rows, cols),
+                      site_id=site.id)
+    flat = stack.reshape(dates, 4, -1)
+    bundle_of_pixel = np.array([plan.tracks[t].bundle for t in
+                                np.argmax(plan.track_weight, axis=1)]) if len(plan.pixels) else []
+    sizes = np.bincount([t.bundle for t in plan.tracks]) if plan.tracks else np.zeros(0)
+    rng = np.random.default_rng(0)
+    for bundle in np.flatnonzero(sizes >= 2):
+        interior = plan.pixels[(bundle_of_pixel == bundle) & (plan.bed_share >= _YARD_BED_SHARE)]
+        if interior.size < 20:
+            continue
+        samples = flat[:, :, interior].transpose(0, 2, 1).reshape(-1, 4)
+        samples = samples[np.isfinite(samples).all(axis=1)]
+        if len(samples) < 50:
+            continue
+        if len(samples) > _MODE_SAMPLES:
+            samples = samples[rng.choice(len(samples), _MODE_SAMPLES, replace=False)]
+        spread = 1.4826 * np.median(np.abs(samples - np.median(samples, axis=0)), axis=0)
+        radius = np.maximum(_MODE_RADIUS, 0.25 * spread)
+        near = (np.abs(samples[:, None, :] - samples[None, :, :]) <= radius).all(axis=2)
+        densest = int(np.argmax(near.sum(axis=1)))
+        mode = np.median(samples[near[densest]], axis=0)
+        ground.reshape(4, -1)[:, interior] = mode[:, None]
+
+
+def _match(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``values`` mapped onto ``target`` by a robust gain and offset (trimmed least squares)."""
+    ok = np.isfinite(values) & np.isfinite(target)
+    if ok.sum() < 50:
+        return values
+    x, y = values[ok], target[ok]
+    keep = np.ones(x.size, dtype=bool)
+    gain, offset = 1.0, float(np.median(y - x))
+    for _ in range(3):
+        if keep.sum() < 20 or np.ptp(x[keep]) < 1e-4:
+            break
+        gain, offset = np.polyfit(x[keep], y[keep], 1)
+        residual = y - (gain * x + offset)
+        keep = np.abs(residual) < 2.5 * 1.4826 * np.median(np.abs(residual[keep])) + 1e-6
+    if not 0.5 < gain < 2.0:
+        gain, offset = 1.0, float(np.median(y - x))
+    return (gain * values + offset).astype(np.float32)

@@ -1,0 +1,197 @@
+"""The values the detector hands to the rest of railwatch: settings in, observations out.
+
+Everything here is a frozen dataclass so that an observation can be stored, compared and passed
+between stages without anyone changing it on the way.  ``Observation.to_json`` gives the shape
+promised in CONTRACTS.md (``railwatch detect --json``) plus a few extra fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "BAND_LAGS_S",
+    "DETECTOR_VERSION",
+    "DetectSettings",
+    "MovingTrain",
+    "Observation",
+    "TrackObservation",
+]
+
+# Bump whenever a change can alter any number the detector reports: the store keys observations
+# by (site, scene, detector version), so old and new results never mix.
+DETECTOR_VERSION = "railwatch-detect 2.0.0"
+
+# Time each 10 m band is sensed after B02 (seconds).  Fisser et al. 2022, Remote Sensing
+# 14(7):1595, parallax table; B02-B04 1.005 s also in Markuse 2017 (see SENSOR.md).  The lags vary
+# by up to +-2 % across the swath (Binet et al. 2022), small next to our shift noise.
+BAND_LAGS_S: dict[str, float] = {"blue": 0.0, "nir": 0.264, "green": 0.527, "red": 1.005}
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """Knobs of the detector, grouped by what they control.  Defaults were tuned on simulator
+    seeds 0-4 only (see ``bench/detect_bench.py``)."""
+
+    # --- car-equivalents
+    # 14.5 m: median outline of 503 real rail cars labelled in the Muttenz yard (SENSOR.md,
+    # shared/data/muttenz); 1520 mm box and gondola cars are 13.9-14.7 m over couplers.
+    car_length_m: float = 14.5
+    # Model error of the unmixing as a relative sd (roof colours vary ~+-12 % between cars,
+    # roof width ~+-5 %, car height and shadow), folded into the interval.
+    model_rel_sd: float = 0.12
+    # --- the physics of a car seen from above
+    # Roof width; None = from the site's gauges (``spectra.car_width_m``).
+    roof_width_m: float | None = None
+    # Height of the roof above the ground that casts the shadow: box and tank cars ~4.6-4.7 m,
+    # gondolas ~3.5 m, flat cars ~1.3 m above rail (Russian loading gauge Tc, 1520 mm stock);
+    # a typical freight mix averages ~4.2 m.
+    car_height_m: float = 4.2
+    # A shadow falling towards the next track is covered by a car there this share of the time.
+    neighbour_occupied_share: float = 0.5
+    # --- visibility
+    # Pixels within this many 10 m pixels of a cloud or cloud shadow are not trusted.
+    cloud_margin_px: int = 3
+    # Below these visible shares a track is unknown and the site is "cloudy".
+    min_visible_fraction: float = 0.3
+    min_track_visible_fraction: float = 0.3
+    # --- occupancy (in units of the block's noise)
+    occupied_threshold: float = 5.0
+    extra_type_penalty: float = 9.0
+    # --- runs along a track (motion)
+    min_run_m: float = 10.0
+    max_gap_m: float = 10.0
+    # Runs come out longer than the stock by the blur of pixel and PSF.
+    run_blur_m: float = 5.0
+    # --- motion
+    min_speed_mps: float = 4.0
+    max_speed_mps: float = 60.0
+    min_speed_significance: float = 3.5
+    max_chi2: float = 8.0
+    motion_margin_m: float = 30.0
+    min_moving_length_m: float = 10.0
+    # Runs this long are checked at head and tail separately.
+    head_tail_min_run_m: float = 80.0
+    # Runs this close are fitted together for motion: a moving train whose middle is faint
+    # breaks into pieces, and only its two ends carry the shift.
+    motion_group_gap_m: float = 40.0
+    min_moving_confidence: float = 0.5
+
+
+@dataclass(frozen=True)
+class MovingTrain:
+    """One train (or road vehicle on the real chip) seen moving during the ~1 s of sensing."""
+
+    track: str
+    position_m: float
+    length_m: float
+    speed_mps: float
+    speed_sd_mps: float
+    heading_deg: float
+    direction: str
+    confidence: float
+    x: float
+    y: float
+    band_shifts_m: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "track": self.track,
+            "position_m": round(self.position_m, 1),
+            "x": round(self.x, 1),
+            "y": round(self.y, 1),
+            "speed_mps": round(self.speed_mps, 2),
+            "speed_sd_mps": round(self.speed_sd_mps, 2),
+            "heading_deg": round(self.heading_deg, 1),
+            "direction": self.direction,
+            "length_m": round(self.length_m, 1),
+            "confidence": round(self.confidence, 3),
+        }
+
+
+@dataclass(frozen=True)
+class TrackObservation:
+    """Occupancy of one track.  ``status`` is ``ok`` or ``unknown`` (then the numbers are None)."""
+
+    track: str
+    status: str
+    length_m: float
+    visible_fraction: float
+    occupied_m: float | None
+    car_equivalents: float | None
+    car_equivalents_interval: tuple[float, float] | None
+    runs: tuple[tuple[float, float], ...] = ()
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "track": self.track,
+            "status": self.status,
+            "length_m": round(self.length_m, 1),
+            "occupied_m": _round(self.occupied_m, 1),
+            "car_equivalents": _round(self.car_equivalents, 2),
+            "car_equivalents_interval": _interval(self.car_equivalents_interval),
+            "visible_fraction": round(self.visible_fraction, 3),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one scene says about one site.
+
+    ``status``: ``ok`` (measured), ``cloudy`` (too little of the tracks visible), ``no_data``
+    (the scene has no valid pixels over the tracks) or ``unknown`` (the input cannot be used;
+    ``reason`` says why).  ``quality``: ``good``, ``fair`` or ``poor``; ``flags`` say what lowered
+    it.  Counts are None whenever they were not measured — never 0 for "could not see".
+    """
+
+    site: str
+    item: str
+    datetime: datetime | None
+    status: str
+    quality: str
+    detector_version: str
+    visible_fraction: float
+    car_equivalents: float | None
+    car_equivalents_interval: tuple[float, float] | None
+    occupied_m: float | None
+    tracks: tuple[TrackObservation, ...] = ()
+    moving_trains: tuple[MovingTrain, ...] = ()
+    flags: tuple[str, ...] = ()
+    reason: str | None = None
+    background: str = "none"
+    elapsed_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        when = self.datetime
+        if when is not None and when.tzinfo is not None:
+            when = when.astimezone(UTC)
+        return {
+            "site": self.site,
+            "item": self.item,
+            "datetime": when.isoformat().replace("+00:00", "Z") if when else None,
+            "status": self.status,
+            "quality": self.quality,
+            "flags": list(self.flags),
+            "reason": self.reason,
+            "detector_version": self.detector_version,
+            "background": self.background,
+            "car_equivalents": _round(self.car_equivalents, 2),
+            "car_equivalents_interval": _interval(self.car_equivalents_interval),
+            "occupied_m": _round(self.occupied_m, 1),
+            "visible_fraction": round(self.visible_fraction, 3),
+            "tracks": [t.to_json() for t in self.tracks],
+            "moving_trains": [m.to_json() for m in self.moving_trains],
+        }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+def _interval(interval: tuple[float, float] | None) -> list[float] | None:
+    return None if interval is None else [round(interval[0], 2), round(interval[1], 2)]

@@ -1,0 +1,211 @@
+"""Occupied track length from physics: linear unmixing of rail car roofs and their shadows.
+
+Why not "the track is usually empty": a busy yard is full on most dates, so any reference built
+from the track's own typical look (its median over dates or along its length) already contains
+cars, and counting against it finds a fraction of them.  Here the reference is only the *ground*
+(``Background``: per pixel, the clear-date value left after the dates on which that pixel held
+stock are masked out), and what stands on it is measured in physical units.
+
+For one block of pixels (``layout``: 20 m of a bundle of tracks, across its whole width) the
+sum of "scene minus ground" is, for ``l`` metres of cars of roof type k (``spectra.ROOFS``):
+
+    sum(delta) = l / 100 m^2 x [ w (roof_k - ballast) + d (light - 1) x ground ]
+
+with w the roof width, d the width of shadow a car casts beside itself (from the sun's position,
+the car height and the gap to the next track) and ``light`` the diffuse share left in a shadow.
+The PSF and the pixel integration conserve area, so the block sum does not depend on where in
+the block the car stands; a car 5 m away on the next track is in the same block, so it is
+counted once.  Per block we fit one or two roof types with non-negative lengths (multiple
+endmember spectral mixture analysis, MESMA: Roberts et al. 1998, Remote Sensing of Environment
+65:267-279) and keep the best by residual with a penalty per extra type.  A block whose best fit
+does not beat "empty" clearly is not thresholded to zero (that would lose the faint edges of every
+car's blur and bias the count low) but measured by a signed projection on the average roof: in
+empty ground that is noise around zero and sums to nearly nothing over a site.
+
+The per-track split puts each block's length on its tracks in proportion to how strongly the
+block's pixels that carry the signal lie on each track; with tracks 5 m apart that split is only
+partly determined, the block total is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from railwatch.detect.layout import PixelPlan
+from railwatch.detect.spectra import ROOFS, SHADOW_LIGHT
+
+__all__ = ["CellFit", "OccupancySettings", "ballast_spectrum", "fit_cells", "shadow_width"]
+
+PIXEL_AREA_M2 = 100.0
+# The average roof of the library weighted towards common stock (dark, brown, rust, grey): the
+# direction weak blocks are measured along.
+_GENERIC_WEIGHTS = np.array([0.25, 0.25, 0.2, 0.1, 0.05, 0.1, 0.03, 0.02, 0.0])
+# Plausible ballast reflectance (crushed granite/basalt with sleepers, USGS splib07 rocks ~0.1-0.25):
+# a single-track estimate outside this is an estimation failure, not ballast.
+_BALLAST_RANGE = (0.05, 0.35)
+
+
+@dataclass(frozen=True)
+class OccupancySettings:
+    roof_width_m: float
+    car_height_m: float
+    neighbour_occupied_share: float
+    occupied_threshold: float
+    extra_type_penalty: float
+
+
+@dataclass(frozen=True)
+class CellFit:
+    """Metres of rolling stock per block and per (block, track); NaN where the block is hidden."""
+
+    length_m: np.ndarray  # (C,)
+    variance_m2: np.ndarray  # (C,)
+    significant: np.ndarray  # (C,) bool
+    roof: np.ndarray  # (C,) index of the main roof type (-1 none)
+    per_track_m: np.ndarray  # (C, T)
+    visible: np.ndarray  # (C,) bool
+
+
+def shadow_width(elevation_deg: float, sun_azimuth_deg: float, track_azimuth_deg: np.ndarray,
+                 gap_m: np.ndarray, *, height_m: float, width_m: float,
+                 neighbour_share: float) -> np.ndarray:
+    """Width of ground shaded beside a car, per block (metres of shadow per metre of car).
+
+    A car of height h casts its shadow h / tan(elevation) away from the sun; the part across the
+    track shows beside the car.  Where another track lies on that side, a car standing there
+    (``neighbour_share`` of the time) covers the shadow beyond the gap between them.
+    """
+    if elevation_deg <= 2.0:
+        return np.zeros_like(track_azimuth_deg)
+    length = height_m / math.tan(math.radians(elevation_deg))
+    away = (sun_azimuth_deg + 180.0) % 360.0
+    sine = np.sin(np.radians(away - track_azimuth_deg))
+    across = length * np.abs(sine)
+    # Positive sine: the shadow falls to the right of the track's direction (gap column 1).
+    side_gap = np.where(sine > 0, gap_m[:, 1], gap_m[:, 0])
+    free = np.clip(side_gap - width_m, 0.0, None)
+    covered = np.minimum(across, free)
+    return np.where(np.isfinite(side_gap), (1 - neighbour_share) * across
+                    + neighbour_share * covered, across)
+
+
+def ballast_spectrum(reference: np.ndarray, bed_share: np.ndarray, ring_ground: np.ndarray
+                     ) -> np.ndarray:
+    """Track-bed reflectance (4,) from the empty-ground reference of the corridor pixels.
+
+    In a yard the interior pixels are ballast and the gravel between the tracks.  Elsewhere each
+    corridor pixel is bed share phi of ballast and the rest ground like the ring around the
+    tracks: reference = phi * ballast + (1 - phi) * ground; least squares in phi over the pixels
+    that hold a fair share of bed, trimmed twice against buildings and roads.
+    """
+    usable = (bed_share > 0.2) & np.isfinite(reference).all(axis=0)
+    yard = usable & (bed_share >= 0.45)
+    if yard.sum() >= 20:  # a yard: its interior is ballast and the gravel between the tracks
+        return np.clip(np.median(reference[:, yard], axis=1), *_BALLAST_RANGE)
+    if usable.sum() < 5:
+        return np.array([0.11, 0.13, 0.15, 0.19])  # crushed-rock ballast, USGS splib07
+    phi = bed_share[usable].astype(float)
+    rest = reference[:, usable] - (1 - phi)[None, :] * ring_ground[:, None]
+    keep = np.ones(phi.size, dtype=bool)
+    estimate = np.zeros(4)
+    for _ in range(3):
+        estimate = (rest[:, keep] * phi[keep]).sum(axis=1) / (phi[keep] ** 2).sum()
+        error = np.abs(rest - estimate[:, None] * phi[None, :]).sum(axis=0)
+        limit = 3.0 * np.median(error[keep]) + 1e-4
+        keep = error <= limit
+        if keep.sum() < 5:
+            break
+    return np.clip(estimate, *_BALLAST_RANGE)
+
+
+def fit_cells(delta: np.ndarray, reference: np.ndarray, visible: np.ndarray, plan: PixelPlan,
+              noise: np.ndarray, ballast: np.ndarray, shadow_m: np.ndarray,
+              settings: OccupancySettings) -> CellFit:
+    """Occupied length per block from the corridor pixels' ``delta`` (4, N) = scene - ground.
+
+    ``reference`` (4, N) is the matched ground, ``visible`` (N,) the pixels not hidden,
+    ``noise`` (4,) the per-pixel noise of delta, ``shadow_m`` (C,) the shadow width per block.
+    """
+    cells = len(plan.cell_azimuth)
+    tracks = plan.track_weight.shape[1]
+    cell = plan.cell
+    hidden_cell = np.bincount(cell, weights=(~visible).astype(float), minlength=cells) > 0
+    counts = np.bincount(cell, minlength=cells).astype(float)
+    good = visible & np.isfinite(delta).all(axis=0) & np.isfinite(reference).all(axis=0)
+    d = np.where(good[None, :], delta, 0.0)
+    e = np.where(good[None, :], reference, 0.0)
+    sums = np.stack([np.bincount(cell, weights=d[b], minlength=cells) for b in range(4)], axis=1)
+    ground = np.stack([np.bincount(cell, weights=e[b], minlength=cells) for b in range(4)],
+                      axis=1) / np.maximum(counts, 1.0)[:, None]
+    visible_cell = ~hidden_cell & (counts > 0)
+
+    # Columns: per metre of car, what the block sum changes by (C, K, 4).
+    roof = settings.roof_width_m * (ROOFS[None, :, :] - ballast[None, None, :])
+    shade = shadow_m[:, None, None] * (SHADOW_LIGHT - 1.0)[None, None, :] * ground[:, None, :]
+    columns = (roof + shade) / PIXEL_AREA_M2
+    sigma = noise[None, :] * np.sqrt(np.maximum(counts, 1.0))[:, None]  # (C, 4)
+    y = sums / sigma  # whitened
+    a = columns / sigma[:, None, :]  # (C, K, 4)
+
+    rss_empty = (y**2).sum(axis=1)
+    norm = (a**2).sum(axis=2)  # (C, K)
+    dot = np.einsum("ckb,cb->ck", a, y)
+    single = np.clip(dot / np.maximum(norm, 1e-12), 0.0, None)
+    rss_single = rss_empty[:, None] - np.where(single > 0, dot**2 / np.maximum(norm, 1e-12), 0.0)
+    best_k = np.argmin(rss_single, axis=1)
+    rows = np.arange(cells)
+    best_rss = rss_single[rows, best_k]
+    best_len = single[rows, best_k]
+    best_var = 1.0 / np.maximum(norm[rows, best_k], 1e-12)
+    # Pairs of roof types (a block holds the ends of two cuts, or a mixed cut).
+    k = ROOFS.shape[0]
+    for i in range(k):
+        for j in range(i + 1, k):
+            g11, g22 = norm[:, i], norm[:, j]
+            g12 = np.einsum("cb,cb->c", a[:, i], a[:, j])
+            det = g11 * g22 - g12**2
+            ok = det > 1e-9 * g11 * g22
+            safe = np.where(ok, det, 1.0)
+            xi = (g22 * dot[:, i] - g12 * dot[:, j]) / safe
+            xj = (g11 * dot[:, j] - g12 * dot[:, i]) / safe
+            ok &= (xi > 0) & (xj > 0)
+            rss = rss_empty - (xi * dot[:, i] + xj * dot[:, j])
+            # Each type must carry its own weight: significant on its own (2 sigma).
+            var_i, var_j = g22 / safe, g11 / safe
+            ok &= (xi**2 > 4 * var_i) & (xj**2 > 4 * var_j)
+            better = ok & (rss + settings.extra_type_penalty < best_rss)
+            best_rss = np.where(better, rss + settings.extra_type_penalty, best_rss)
+            best_len = np.where(better, xi + xj, best_len)
+            best_var = np.where(better, var_i + var_j + 2 * (-g12 / safe), best_var)
+            best_k = np.where(better, np.where(xi >= xj, i, j), best_k)
+    significant = (rss_empty - best_rss) > settings.occupied_threshold**2
+    generic = (_GENERIC_WEIGHTS[None, :, None] * a).sum(axis=1)  # (C, 4)
+    generic_norm = np.maximum((generic**2).sum(axis=1), 1e-12)
+    weak_len = (generic * y).sum(axis=1) / generic_norm
+    # Columns are per metre of car, so the fitted coefficients are metres.
+    length = np.where(significant, best_len, weak_len)
+    variance = np.where(significant, best_var, 1.0 / generic_norm)
+    length = np.where(visible_cell, length, np.nan)
+    variance = np.where(visible_cell, variance, np.nan)
+
+    # Per-track split: each pixel's projection on its block's roof direction, weighted by how
+    # much a car on each track would show in it.
+    direction = np.where(significant[:, None], columns[rows, best_k],
+                         (_GENERIC_WEIGHTS[None, :, None] * columns).sum(axis=1))
+    unit = direction / np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+    pixel_signal = np.clip((d / noise[:, None] * (unit[cell] / noise[None, :]).T).sum(axis=0),
+                           0.0, None)
+    weights = plan.track_weight * pixel_signal[:, None]
+    share = np.zeros((cells, tracks))
+    for t in range(tracks):
+        share[:, t] = np.bincount(cell, weights=weights[:, t], minlength=cells)
+    total = share.sum(axis=1, keepdims=True)
+    fallback = plan.cell_track_length / np.maximum(plan.cell_track_length.sum(axis=1,
+                                                                               keepdims=True), 1e-9)
+    share = np.where(total > 1e-9, share / np.maximum(total, 1e-12), fallback)
+    per_track = share * np.nan_to_num(length)[:, None]
+    return CellFit(length, variance, significant & visible_cell,
+                   np.where(significant, best_k, -1), per_track, visible_cell)

@@ -1,0 +1,393 @@
+"""The scan: search -> read -> detect -> store, for any span of dates, resumable.
+
+``scan`` takes the acquisitions found for a site (:func:`railwatch.stac.find_acquisitions`), skips
+those already finished in the store, and works through the rest on a bounded thread pool.  Each
+scene ends with a stored status — ``ok``, ``cloudy``, ``no_data`` or ``read_failed`` with the
+reason — so a failed read never looks like an empty yard.  The scene row and its observation are
+written in one transaction, by the calling thread only, so a run killed at any moment leaves
+whole scenes or nothing; running it again finishes the job without duplicates (every write is an
+upsert on the scene's natural key) and retries the scenes whose reads failed.
+
+Per scene the SCL window is read first: a scene whose tracks are hidden by cloud, or that holds
+no data over them, is settled without reading the four 10 m bands.
+
+The detector compares a scene with the empty ground of the site (its ``history``), which is built
+from the clear scenes of the same tile within HISTORY_WINDOW_DAYS: those scenes are read through
+the same window cache, so each is still read from the network once, whichever needs it first.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from railwatch.errors import InputFileError
+from railwatch.http import HttpClient
+from railwatch.imagery import (
+    Scene,
+    SceneReadError,
+    WindowCache,
+    assess_scl,
+    processing_baseline,
+    read_item,
+    read_scl,
+)
+from railwatch.sites import Site
+from railwatch.stac import Acquisition
+from railwatch.store import ObservationRow, SceneRow, Store
+
+__all__ = [
+    "FINAL_STATUSES",
+    "Detector",
+    "Histories",
+    "SceneOutcome",
+    "ScanSummary",
+    "add_scene",
+    "pending",
+    "process",
+    "scan",
+]
+
+# A scene with one of these statuses is finished; ``read_failed`` is retried by the next run.
+FINAL_STATUSES = frozenset({"ok", "cloudy", "no_data"})
+DEFAULT_WORKERS = 8
+# The history of a scene: up to HISTORY_SCENES mostly clear scenes of the same tile within
+# HISTORY_WINDOW_DAYS (the figures the detector's benchmark uses), at least MIN_HISTORY of them;
+# one history serves every scene of a HISTORY_BUCKET_DAYS period, so it is built once per period.
+HISTORY_WINDOW_DAYS = 90
+HISTORY_SCENES = 20
+MIN_HISTORY = 3
+HISTORY_BUCKET_DAYS = 20
+HISTORY_MAX_ITEM_CLOUD = 30.0
+
+
+class ObservationLike(Protocol):
+    """What the pipeline needs of a detector's result (``railwatch.detect.Observation``)."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def car_equivalents(self) -> float | None: ...
+    @property
+    def car_equivalents_interval(self) -> tuple[float, float] | None: ...
+    @property
+    def visible_fraction(self) -> float | None: ...
+    @property
+    def detector_version(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class Detector(Protocol):
+    """``railwatch.detect.detect_scene`` or anything called like it."""
+
+    def __call__(self, scene: Scene, site: Site, *, history: Any = None) -> ObservationLike: ...
+
+
+def default_detector() -> Detector:
+    from railwatch.detect import detect_scene
+
+    return detect_scene
+
+
+class Histories:
+    """The empty-ground history of each scene, built lazily from its clear neighbours."""
+
+    def __init__(
+        self, acquisitions: Sequence[Acquisition], site: Site, *, client: HttpClient,
+        cache: WindowCache,
+    ) -> None:
+        self.acquisitions = list(acquisitions)
+        self.site = site
+        self.client = client
+        self.cache = cache
+        self._built: dict[tuple[Any, int], Any] = {}
+        self._lock = threading.Lock()
+
+    def for_scene(self, acquisition: Acquisition) -> Any:
+        from railwatch.detect import build_background
+
+        tile = acquisition.item.properties.get("grid:code")
+        key = (tile, acquisition.solar_day.toordinal() // HISTORY_BUCKET_DAYS)
+        with self._lock:
+            if key in self._built:
+                return self._built[key]
+        near = sorted(
+            (
+                other for other in self.acquisitions
+                if other.item.properties.get("grid:code") == tile
+                and other.scene_id != acquisition.scene_id
+                and abs((other.solar_day - acquisition.solar_day).days) <= HISTORY_WINDOW_DAYS
+                and (other.item.properties.get("eo:cloud_cover") or 0.0) <= HISTORY_MAX_ITEM_CLOUD
+            ),
+            key=lambda other: abs((other.solar_day - acquisition.solar_day).days),
+        )
+        scenes = []
+        for other in near:
+            if len(scenes) >= HISTORY_SCENES:
+                break
+            try:
+                # Judge the neighbour on its SCL first, as its own scan does: a cloudy
+                # neighbour costs one small read and never its four bands.
+                scl = read_scl(other.item, self.site, cache=self.cache, client=self.client)
+                if scl is None or assess_scl(scl.data, scl.transform, scl.epsg, self.site).status != "ok":
+                    continue
+                scenes.append(read_item(other.item, self.site, cache=self.cache, client=self.client))
+            except SceneReadError:
+                continue  # the neighbour's own scan records why
+        background = None
+        if len(scenes) >= MIN_HISTORY:
+            try:
+                background = build_background(scenes)
+            except InputFileError:
+                background = None  # neighbours on different grids: detect without history
+        with self._lock:
+            self._built[key] = background
+        return background
+
+
+@dataclass(frozen=True)
+class SceneOutcome:
+    """What became of one scene: its row, and its observation when the detector ran."""
+
+    scene: SceneRow
+    observation: ObservationRow | None = None
+
+
+@dataclass
+class ScanSummary:
+    """Counts of one run, for the progress bar and the final message."""
+
+    planned: int = 0
+    skipped: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    requests: int = 0
+    bytes: int = 0
+    cache_hits: int = 0
+
+    def add(self, outcome: SceneOutcome) -> None:
+        status = outcome.scene.status
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+
+    @property
+    def done(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def failed(self) -> int:
+        return self.statuses.get("read_failed", 0)
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def _scene_row(
+    site: Site, acquisition: Acquisition, status: str, *, reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> SceneRow:
+    item = acquisition.item
+    when = item.datetime or item.common_metadata.start_datetime
+    return SceneRow(
+        site=site.id,
+        scene_id=item.id,
+        datetime=_iso(when) if when else "",
+        status=status,
+        reason=reason,
+        platform=item.properties.get("platform"),
+        cloud_cover=item.properties.get("eo:cloud_cover"),
+        processing_baseline=processing_baseline(item),
+        simulated=bool(item.properties.get("railwatch:simulated", False)),
+        metadata={
+            "solar_day": acquisition.solar_day.isoformat(),
+            "coverage": round(acquisition.coverage, 4),
+            "duplicates": list(acquisition.duplicates),
+            "grid": item.properties.get("grid:code"),
+            **(extra or {}),
+        },
+    )
+
+
+def _observation_row(site: Site, scene: Scene, observation: ObservationLike) -> ObservationRow:
+    low, high = observation.car_equivalents_interval or (None, None)
+    return ObservationRow(
+        site=site.id,
+        scene_id=scene.scene_id,
+        detector_version=observation.detector_version,
+        datetime=_iso(scene.datetime),
+        status=observation.status,
+        car_equivalents=observation.car_equivalents,
+        car_equivalents_low=low,
+        car_equivalents_high=high,
+        visible_fraction=observation.visible_fraction,
+        payload=observation.to_json(),
+    )
+
+
+def process(
+    acquisition: Acquisition,
+    site: Site,
+    *,
+    client: HttpClient,
+    cache: WindowCache,
+    detector: Detector,
+    histories: Histories | None = None,
+) -> SceneOutcome:
+    """Read, assess and detect one scene; a read failure becomes a ``read_failed`` outcome."""
+    item = acquisition.item
+    try:
+        scl = read_scl(item, site, cache=cache, client=client)
+        assessed = None
+        if scl is not None:
+            assessed = assess_scl(scl.data, scl.transform, scl.epsg, site)
+            if assessed.status != "ok":
+                row = _scene_row(site, acquisition, assessed.status, extra=_fractions(assessed))
+                return SceneOutcome(row)
+        scene = read_item(item, site, cache=cache, client=client)
+    except SceneReadError as err:
+        return SceneOutcome(_scene_row(site, acquisition, "read_failed", reason=err.message))
+    history = histories.for_scene(acquisition) if histories is not None else None
+    observation = detector(scene, site, history=history)
+    status = observation.status if observation.status in ("cloudy", "no_data") else "ok"
+    extra = {**(_fractions(assessed) if assessed else {}),
+             "boa_offset_dn": scene.provenance.get("boa_offset_dn"),
+             "history_scenes": len(history.scene_ids) if history is not None else 0}
+    return SceneOutcome(
+        _scene_row(site, acquisition, status, extra=extra),
+        _observation_row(site, scene, observation),
+    )
+
+
+def _fractions(assessed: Any) -> dict[str, float]:
+    return {
+        "data_fraction_tracks": round(assessed.data_fraction, 4),
+        "cloud_fraction_tracks": round(assessed.cloud_fraction, 4),
+        "snow_fraction_tracks": round(assessed.snow_fraction, 4),
+    }
+
+
+def save(store: Store, outcome: SceneOutcome) -> None:
+    """Store one scene and its observation together, or neither."""
+    with store.transaction():
+        store.put_scene(outcome.scene)
+        if outcome.observation is not None:
+            store.put_observation(outcome.observation)
+
+
+def pending(
+    store: Store, site: Site, acquisitions: Sequence[Acquisition], *, force: bool = False
+) -> list[Acquisition]:
+    """The acquisitions still to do: not stored with a final status (all of them with ``force``)."""
+    if force:
+        return list(acquisitions)
+    observed = {row.scene_id for row in store.observations(site.id)}
+    finished = {
+        row.scene_id
+        for row in store.scenes(site.id)
+        if row.status in FINAL_STATUSES and (row.status != "ok" or row.scene_id in observed)
+    }
+    return [a for a in acquisitions if a.scene_id not in finished]
+
+
+def scan(
+    site: Site,
+    acquisitions: Sequence[Acquisition],
+    *,
+    store: Store,
+    client: HttpClient | None = None,
+    cache: WindowCache | None = None,
+    detector: Detector | None = None,
+    workers: int = DEFAULT_WORKERS,
+    force: bool = False,
+    on_scene: Callable[[SceneOutcome, ScanSummary], None] | None = None,
+    history: bool = True,
+) -> ScanSummary:
+    """Process every acquisition not yet finished, ``workers`` scenes at a time.
+
+    ``on_scene`` is called in the calling thread after each scene is stored (for progress).
+    Interrupting (Ctrl-C) cancels the scenes not yet started; the stored ones stay.
+    ``history=False`` detects every scene on its own (no empty-ground reference).
+    """
+    started = time.perf_counter()
+    client = client or HttpClient(pool_size=max(16, workers * 5))
+    cache = cache or WindowCache()
+    detector = detector or default_detector()
+    todo = pending(store, site, acquisitions, force=force)
+    histories = Histories(acquisitions, site, client=client, cache=cache) if history else None
+    summary = ScanSummary(planned=len(acquisitions), skipped=len(acquisitions) - len(todo))
+    requests_before, bytes_before = client.traffic.requests, client.traffic.bytes
+    hits_before = cache.hits
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="railwatch-scan")
+    try:
+        queue = iter(todo)
+        running: set[Future[SceneOutcome]] = set()
+        _top_up(pool, running, queue, workers, site, client, cache, detector, histories)
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcome = future.result()
+                save(store, outcome)
+                summary.add(outcome)
+                if on_scene is not None:
+                    on_scene(outcome, summary)
+            _top_up(pool, running, queue, workers, site, client, cache, detector, histories)
+    finally:
+        # Only a bounded number of scenes is ever submitted, so stopping here leaves at most
+        # ``workers`` reads to finish; none of them writes.
+        pool.shutdown(wait=False, cancel_futures=True)
+    summary.seconds = time.perf_counter() - started
+    summary.requests = client.traffic.requests - requests_before
+    summary.bytes = client.traffic.bytes - bytes_before
+    summary.cache_hits = cache.hits - hits_before
+    return summary
+
+
+def _top_up(
+    pool: ThreadPoolExecutor,
+    running: set[Future[SceneOutcome]],
+    queue: Iterable[Acquisition],
+    workers: int,
+    site: Site,
+    client: HttpClient,
+    cache: WindowCache,
+    detector: Detector,
+    histories: Histories | None,
+) -> None:
+    """Keep at most ``workers`` scenes in flight, so an interrupt abandons little work."""
+    iterator = iter(queue)
+    while len(running) < max(1, workers):
+        acquisition = next(iterator, None)
+        if acquisition is None:
+            return
+        running.add(pool.submit(
+            process, acquisition, site, client=client, cache=cache, detector=detector,
+            histories=histories,
+        ))
+
+
+def add_scene(
+    scene: Scene, site: Site, *, store: Store, detector: Detector | None = None
+) -> SceneOutcome:
+    """Detect and store one scene read outside a search (a user's GeoTIFF)."""
+    detector = detector or default_detector()
+    observation = detector(scene, site, history=None)
+    status = observation.status if observation.status in ("cloudy", "no_data") else "ok"
+    outcome = SceneOutcome(
+        SceneRow(
+            site=site.id,
+            scene_id=scene.scene_id,
+            datetime=_iso(scene.datetime),
+            status=status,
+            platform=scene.platform,
+            metadata={"source": "geotiff", **dict(scene.provenance)},
+        ),
+        _observation_row(site, scene, observation),
+    )
+    save(store, outcome)
+    return outcome

@@ -1,0 +1,206 @@
+"""The detector on small scenes made by code (``synthetic.py``) and on the real S2TD chip."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from affine import Affine
+
+from railwatch.detect import (
+    DETECTOR_VERSION,
+    DetectSettings,
+    build_background,
+    detect_scene,
+    fit_velocity,
+    load_background,
+)
+from railwatch.errors import InputFileError
+from tests.detect.synthetic import BOX_CAR, GREY_TANK, Cut, Weather, make_scene, small_site
+
+SITE = small_site()
+# 10 box cars on the main line, 20 grey tank cars on yard-1 (yard-2 lies 5 m beside it, empty).
+STANDING = [Cut("main", 100, 14.5 * 10, BOX_CAR), Cut("yard-1", 300, 14.5 * 20, GREY_TANK)]
+
+
+def test_standing_stock_is_counted_per_track_and_not_twice_on_the_neighbour() -> None:
+    observation = detect_scene(make_scene(SITE, STANDING, seed=1), SITE)
+    tracks = {t.track: t for t in observation.tracks}
+    assert observation.status == "ok"
+    assert observation.detector_version == DETECTOR_VERSION
+    assert abs(tracks["yard-1"].car_equivalents - 20) <= 3
+    assert abs(tracks["main"].car_equivalents - 10) <= 3
+    assert tracks["yard-2"].car_equivalents <= 1.5  # the cars 5 m away are not its own
+    assert abs(observation.car_equivalents - 30) <= 4
+    low, high = observation.car_equivalents_interval
+    assert low <= observation.car_equivalents <= high
+    assert observation.moving_trains == ()
+
+
+@pytest.mark.parametrize("speed", [12.0, 20.0, -25.0])
+def test_moving_train_speed_heading_and_direction(speed: float) -> None:
+    cuts = [*STANDING, Cut("main", 600, 14.5 * 12, GREY_TANK, speed_mps=speed)]
+    observation = detect_scene(make_scene(SITE, cuts, seed=3), SITE)
+    assert len(observation.moving_trains) == 1
+    train = observation.moving_trains[0]
+    assert train.track == "main"
+    assert abs(train.speed_mps - abs(speed)) <= 3.5
+    assert train.speed_sd_mps < 3.0
+    azimuth = 84.3 if speed > 0 else 264.3  # the main line runs east-north-east
+    assert abs((train.heading_deg - azimuth + 180) % 360 - 180) < 5
+    assert train.direction == site_direction(train, train.heading_deg)
+    assert abs(train.length_m - 14.5 * 12) < 40
+    # Standing and moving stock together: 42 cars.
+    assert abs(observation.car_equivalents - 42) <= 5
+
+
+def site_direction(train, heading: float) -> str:
+    return SITE.direction(train.x, train.y, heading)
+
+
+def test_no_false_moving_trains_on_static_noisy_scenes() -> None:
+    found = 0
+    for seed in range(3):
+        observation = detect_scene(make_scene(SITE, STANDING, seed=seed, noise=0.006), SITE)
+        found += len(observation.moving_trains)
+    assert found == 0
+
+
+def test_cloud_hides_part_of_the_site_and_makes_no_train() -> None:
+    west, south, east, north = SITE.aoi_utm.bounds
+    cloud = (west + 750, south, west + 1000, north)  # over empty track only
+    observation = detect_scene(make_scene(SITE, STANDING, weather=Weather(cloud_box_m=cloud)), SITE)
+    assert observation.status == "ok"
+    assert 0.55 < observation.visible_fraction < 0.85
+    assert "partly_hidden" in observation.flags
+    assert observation.moving_trains == ()
+    # The standing cars are outside the cloud; the hidden quarter is extrapolated at the seen
+    # density, so the estimate is the 30 seen plus up to a third.
+    assert 26 <= observation.car_equivalents <= 48
+    hidden = {t.track: t for t in observation.tracks}["main"]
+    assert hidden.car_equivalents_interval[1] > hidden.car_equivalents
+
+
+def test_fully_clouded_site_is_cloudy_not_zero() -> None:
+    west, south, east, north = SITE.aoi_utm.bounds
+    weather = Weather(cloud_box_m=(west - 50, south - 50, east + 50, north + 50))
+    observation = detect_scene(make_scene(SITE, STANDING, weather=weather), SITE)
+    assert observation.status == "cloudy"
+    assert observation.car_equivalents is None
+    assert all(t.status == "unknown" and t.car_equivalents is None for t in observation.tracks)
+    assert observation.to_json()["car_equivalents"] is None
+
+
+def test_history_background_with_haze() -> None:
+    empty = [make_scene(SITE, [], seed=10 + i, scene_id=f"empty-{i}") for i in range(5)]
+    background = build_background(empty)
+    hazy = make_scene(SITE, STANDING, seed=20, weather=Weather(haze=0.04))
+    observation = detect_scene(hazy, SITE, history=background)
+    assert observation.background == "history"
+    assert abs(observation.car_equivalents - 30) <= 4
+    assert observation.moving_trains == ()
+
+
+def test_background_round_trip(tmp_path) -> None:
+    background = build_background([make_scene(SITE, [], seed=i) for i in range(3)])
+    path = background.save(tmp_path / "bg")
+    loaded = load_background(path)
+    assert loaded.transform == background.transform and loaded.epsg == background.epsg
+    np.testing.assert_array_equal(loaded.bands["red"], background.bands["red"])
+    with pytest.raises(InputFileError):
+        load_background(tmp_path / "missing.npz")
+
+
+def test_snow_does_not_turn_into_trains() -> None:
+    observation = detect_scene(make_scene(SITE, [], weather=Weather(snow=True), seed=4), SITE)
+    assert "snow" in observation.flags
+    assert observation.moving_trains == ()
+    assert observation.car_equivalents <= 3
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_missing_scl_is_unknown_with_a_reason() -> None:
+    scene = replace(make_scene(SITE, STANDING), scl=None)
+    observation = detect_scene(scene, SITE)
+    assert observation.status == "unknown" and "SCL" in observation.reason
+    assert observation.car_equivalents is None
+
+
+def test_bands_of_different_shapes_raise_a_clear_error() -> None:
+    scene = make_scene(SITE, STANDING)
+    bands = dict(scene.bands)
+    bands["red"] = bands["red"][:-1]
+    with pytest.raises(InputFileError, match="different shapes"):
+        detect_scene(replace(scene, bands=bands), SITE)
+
+
+def test_scene_elsewhere_is_no_data() -> None:
+    scene = make_scene(SITE, STANDING)
+    far = Affine(10.0, 0, scene.transform.c + 50_000, 0, -10.0, scene.transform.f)
+    observation = detect_scene(replace(scene, transform=far), SITE)
+    assert observation.status == "no_data" and "does not cover" in observation.reason
+    assert observation.car_equivalents is None
+
+
+def test_all_nodata_window_is_no_data() -> None:
+    scene = make_scene(SITE, STANDING)
+    bands = {k: np.full_like(v, np.nan) for k, v in scene.bands.items()}
+    observation = detect_scene(replace(scene, bands=bands), SITE)
+    assert observation.status == "no_data"
+    assert observation.car_equivalents is None
+
+
+def test_site_without_tracks_is_unknown() -> None:
+    observation = detect_scene(make_scene(SITE, STANDING), replace(SITE, tracks=()))
+    assert observation.status == "unknown" and "no tracks" in observation.reason
+
+
+# --- the velocity fit alone ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("speed", [-30.0, -9.0, 9.0, 18.0, 35.0])
+def test_fit_velocity_recovers_a_known_shift(speed: float) -> None:
+    stations = np.arange(0, 400, 2.5)
+    lags = np.array([0.0, 0.527, 1.005, 0.264])  # blue, green, red, nir
+    contrast = np.array([-3.0, -2.0, 2.5, 4.0])  # mixed signs: no band's sign is assumed
+    rng = np.random.default_rng(int(speed * 10) % 97)
+
+    def shape(s: np.ndarray) -> np.ndarray:  # a 150 m train, edges blurred like a 10 m pixel
+        return 1 / (1 + np.exp(-(s - 120) / 3)) - 1 / (1 + np.exp(-(s - 270) / 3))
+
+    profiles = np.stack([c * shape(stations - speed * lag) for c, lag in zip(contrast, lags,
+                                                                            strict=True)])
+    profiles += rng.normal(0, 0.3, profiles.shape)
+    fit = fit_velocity(profiles, stations, max_speed_mps=60)
+    assert abs(fit.speed_mps - speed) < 2.0
+    # The error bar assumes ~4 correlated samples per pixel, so it is conservative on white noise.
+    assert abs(fit.speed_mps - speed) < 3 * fit.speed_sd_mps < 15.0
+    assert fit.chi2_per_dof < 6
+
+
+# --- contract -----------------------------------------------------------------------------------
+
+
+def test_json_has_the_contract_fields() -> None:
+    cuts = [*STANDING, Cut("main", 600, 14.5 * 12, GREY_TANK, speed_mps=20)]
+    document = json.loads(json.dumps(detect_scene(make_scene(SITE, cuts), SITE).to_json()))
+    for key in ("site", "item", "datetime", "status", "detector_version", "car_equivalents",
+                "car_equivalents_interval", "visible_fraction", "tracks", "moving_trains"):
+        assert key in document
+    assert document["datetime"] == datetime(2024, 6, 1, 2, 30, tzinfo=UTC).isoformat().replace(
+        "+00:00", "Z")
+    assert {"track", "occupied_m", "car_equivalents", "visible_fraction"} <= set(document["tracks"][0])
+    assert {"speed_mps", "speed_sd_mps", "heading_deg", "direction", "length_m",
+            "confidence"} <= set(document["moving_trains"][0])
+
+
+def test_settings_car_length_scales_the_count() -> None:
+    scene = make_scene(SITE, STANDING, seed=1)
+    short = detect_scene(scene, SITE, settings=DetectSettings(car_length_m=10.0))
+    default = detect_scene(scene, SITE)
+    assert short.car_equivalents == pytest.approx(default.car_equivalents * 1.45, rel=0.02)
