@@ -51,8 +51,8 @@ CASES = (  # (site, scenario): a yard, a station, a single track, the synthetic 
     ("synthetic-yard", "yard"),
 )
 HISTORY_SEED_OFFSET = 1000
-HISTORY_WINDOW_DAYS = 90
-HISTORY_SCENES = 20
+HISTORY_WINDOW_DAYS = 45
+HISTORY_SCENES = 12
 
 
 @dataclass
@@ -223,7 +223,8 @@ def _count_line(label: str, cond: str, group: list[Row], mean_count: float) -> s
     covered = np.mean([r.interval[0] <= r.truth_cars <= r.interval[1] for r in measured])
     rel = mae / max(float(np.mean(truth)), 1e-9)
     target = "ok" if (rel <= 0.15 if np.mean(truth) >= 20 else mae <= 3) else "MISS"
-    return (f"{label:15} {cond:14} {len(group):3d} {np.mean(truth):6.1f} {mae:7.2f} {rel:6.1%} "
+    rel_text = f"{rel:6.1%}" if np.mean(truth) >= 1 else f"{'-':>6}"
+    return (f"{label:15} {cond:14} {len(group):3d} {np.mean(truth):6.1f} {mae:7.2f} {rel_text} "
             f"{bias:+7.2f} {base:8.2f} {own_mae:8.2f} {covered:6.0%} {unknown:4d}  {target}")
 
 

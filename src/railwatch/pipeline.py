@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from railwatch.errors import InputFileError
-from railwatch.http import HttpClient
+from railwatch.http import HttpClient, RetryPolicy
 from railwatch.imagery import (
     Scene,
     SceneReadError,
@@ -37,7 +39,7 @@ from railwatch.imagery import (
     read_item,
     read_scl,
 )
-from railwatch.sites import Site
+from railwatch.sites import Site, parse_site, site_to_geojson
 from railwatch.stac import Acquisition
 from railwatch.store import ObservationRow, SceneRow, Store
 
@@ -49,7 +51,9 @@ __all__ = [
     "ScanSummary",
     "add_scene",
     "pending",
+    "WorkerSetup",
     "process",
+    "process_on_worker",
     "scan",
 ]
 
@@ -127,7 +131,7 @@ class Histories:
             ),
             key=lambda other: abs((other.solar_day - acquisition.solar_day).days),
         )
-        scenes = []
+        scenes: list[Scene] = []
         for other in near:
             if len(scenes) >= HISTORY_SCENES:
                 break
@@ -209,6 +213,8 @@ def _scene_row(
             "coverage": round(acquisition.coverage, 4),
             "duplicates": list(acquisition.duplicates),
             "grid": item.properties.get("grid:code"),
+            # Where the report finds the pixels again for its image chips.
+            "item_href": item.get_self_href(),
             **(extra or {}),
         },
     )
@@ -307,22 +313,55 @@ def scan(
     force: bool = False,
     on_scene: Callable[[SceneOutcome, ScanSummary], None] | None = None,
     history: bool = True,
+    dask_client: Any = None,
 ) -> ScanSummary:
     """Process every acquisition not yet finished, ``workers`` scenes at a time.
 
     ``on_scene`` is called in the calling thread after each scene is stored (for progress).
     Interrupting (Ctrl-C) cancels the scenes not yet started; the stored ones stay.
     ``history=False`` detects every scene on its own (no empty-ground reference).
+    ``dask_client`` (a ``distributed.Client``) runs the scenes on a Dask cluster instead of local
+    threads; the results still come back here and are stored by this process only.
     """
     started = time.perf_counter()
     client = client or HttpClient(pool_size=max(16, workers * 5))
     cache = cache or WindowCache()
     detector = detector or default_detector()
     todo = pending(store, site, acquisitions, force=force)
-    histories = Histories(acquisitions, site, client=client, cache=cache) if history else None
     summary = ScanSummary(planned=len(acquisitions), skipped=len(acquisitions) - len(todo))
     requests_before, bytes_before = client.traffic.requests, client.traffic.bytes
     hits_before = cache.hits
+    if dask_client is not None:
+        setup = WorkerSetup(
+            token=uuid.uuid4().hex, site_document=site_to_geojson(site), acquisitions=tuple(acquisitions),
+            policy=client.policy, cache_dir=cache.directory, history=history, detector=detector,
+        )
+        outcomes = _run_on_dask(dask_client, todo, setup)
+    else:
+        histories = Histories(acquisitions, site, client=client, cache=cache) if history else None
+        outcomes = _run_on_threads(todo, workers, site, client, cache, detector, histories)
+    for outcome in outcomes:
+        save(store, outcome)
+        summary.add(outcome)
+        if on_scene is not None:
+            on_scene(outcome, summary)
+    summary.seconds = time.perf_counter() - started
+    summary.requests = client.traffic.requests - requests_before
+    summary.bytes = client.traffic.bytes - bytes_before
+    summary.cache_hits = cache.hits - hits_before
+    return summary
+
+
+def _run_on_threads(
+    todo: Sequence[Acquisition],
+    workers: int,
+    site: Site,
+    client: HttpClient,
+    cache: WindowCache,
+    detector: Detector,
+    histories: Histories | None,
+) -> Iterator[SceneOutcome]:
+    """Outcomes in completion order from a bounded local thread pool."""
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="railwatch-scan")
     try:
         queue = iter(todo)
@@ -331,21 +370,12 @@ def scan(
         while running:
             finished, running = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
-                outcome = future.result()
-                save(store, outcome)
-                summary.add(outcome)
-                if on_scene is not None:
-                    on_scene(outcome, summary)
+                yield future.result()
             _top_up(pool, running, queue, workers, site, client, cache, detector, histories)
     finally:
         # Only a bounded number of scenes is ever submitted, so stopping here leaves at most
         # ``workers`` reads to finish; none of them writes.
         pool.shutdown(wait=False, cancel_futures=True)
-    summary.seconds = time.perf_counter() - started
-    summary.requests = client.traffic.requests - requests_before
-    summary.bytes = client.traffic.bytes - bytes_before
-    summary.cache_hits = cache.hits - hits_before
-    return summary
 
 
 def _top_up(
@@ -369,6 +399,58 @@ def _top_up(
             process, acquisition, site, client=client, cache=cache, detector=detector,
             histories=histories,
         ))
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a Dask worker needs to rebuild the scan's parts on its side (all of it picklable)."""
+
+    token: str
+    site_document: dict[str, Any]
+    acquisitions: tuple[Acquisition, ...]
+    policy: RetryPolicy
+    cache_dir: Path | None
+    history: bool
+    detector: Detector
+
+
+# Per worker process: the parts built from one WorkerSetup, so its tasks share a client, the
+# window cache and the histories as local threads do.
+_WORKER_PARTS: dict[str, tuple[Site, HttpClient, WindowCache, Histories | None]] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def process_on_worker(acquisition: Acquisition, setup: WorkerSetup) -> SceneOutcome:
+    """:func:`process` on a Dask worker."""
+    with _WORKER_LOCK:
+        parts = _WORKER_PARTS.get(setup.token)
+        if parts is None:
+            site = parse_site(setup.site_document, origin="scan")
+            client = HttpClient(setup.policy)
+            cache = WindowCache(setup.cache_dir)
+            histories = (
+                Histories(setup.acquisitions, site, client=client, cache=cache) if setup.history else None
+            )
+            parts = _WORKER_PARTS[setup.token] = (site, client, cache, histories)
+    site, client, cache, histories = parts
+    return process(
+        acquisition, site, client=client, cache=cache, detector=setup.detector, histories=histories
+    )
+
+
+def _run_on_dask(
+    dask_client: Any, todo: Sequence[Acquisition], setup: WorkerSetup
+) -> Iterator[SceneOutcome]:
+    """Outcomes in completion order from a Dask cluster; unfinished tasks are cancelled on exit."""
+    from distributed import as_completed
+
+    shared = dask_client.scatter(setup, broadcast=True)
+    futures = [dask_client.submit(process_on_worker, a, shared, pure=False) for a in todo]
+    try:
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        dask_client.cancel(futures)
 
 
 def add_scene(

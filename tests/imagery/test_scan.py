@@ -125,6 +125,8 @@ def test_a_killed_scan_rerun_finishes_without_duplicates_or_gaps(tmp_path, site,
         assert report["skipped"] == len(scenes) and report["statuses"] == {"ok": 16 - len(scenes)}
     scenes, observations = _statuses(db_path)
     assert sorted(scenes) == sorted(expected)
+    # Every scene was detected against a history of its clear neighbours.
+    assert all(row.metadata["history_scenes"] >= 3 for row in scenes.values())
     assert sorted(o.scene_id for o in observations) == sorted(expected)
     with open_store(db_path) as store:
         assert store.query("PRAGMA integrity_check") == [("ok",)]

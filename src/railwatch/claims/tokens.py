@@ -147,16 +147,21 @@ def variants(key: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+@lru_cache(maxsize=65536)
+def _keys(raw: str, kind: str) -> tuple[str, tuple[str, ...]]:
+    """The folded key and its variants; cached because news text repeats its words."""
+    key = "\n" if kind == "nl" else fold(raw)
+    return key, variants(key) if kind == "word" else (key,)
+
+
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into tokens; whitespace is dropped, newlines are kept as ``nl`` tokens."""
     tokens = []
     for match in _TOKEN_RE.finditer(text):
         kind = match.lastgroup or "punct"
         raw = match.group()
-        key = "\n" if kind == "nl" else fold(raw)
-        tokens.append(
-            Token(raw, kind, match.start(), match.end(), key, variants(key) if kind == "word" else (key,))
-        )
+        key, keys = _keys(raw, kind)
+        tokens.append(Token(raw, kind, match.start(), match.end(), key, keys))
     return tokens
 
 

@@ -82,9 +82,8 @@ def run_demo(out_dir: Path, *, articles: Path | None = None, start: str | None =
         raise UserInputError(f"--out {out_dir}: cannot create ({err.strerror})",
                              hint="choose a directory you can write to") from err
     catalog = out_dir / "catalog"
-    items = simulate(DEMO_SITE, DEMO_SCENARIO, first, last, catalog, seed=DEMO_SEED, yes=True,
-                     progress=lambda done, total: step("simulate", done, total))
-    item_hrefs = {path.parent.name: str(path) for path in items}
+    simulate(DEMO_SITE, DEMO_SCENARIO, first, last, catalog, seed=DEMO_SEED, yes=True,
+             progress=lambda done, total: step("simulate", done, total))
     client = HttpClient()
     store_path = out_dir / "railwatch.sqlite"
     with open_store(store_path) as store:
@@ -110,8 +109,7 @@ def run_demo(out_dir: Path, *, articles: Path | None = None, start: str | None =
             step("report", index, 2)
             reports[lang] = write_report(
                 store,
-                ReportRequest(site=site, lang=lang, baseline=baseline,
-                              item_hrefs=item_hrefs),
+                ReportRequest(site=site, lang=lang, baseline=baseline),
                 out_dir / f"report-{lang}.html",
             )
         step("report", 2, 2)

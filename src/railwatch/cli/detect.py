@@ -68,7 +68,7 @@ def _history(path: Path, site: Site):
     if not items:
         raise InputFileError(f"{path}: no STAC item JSON files in this folder",
                              hint="put the items of clear dates of the site there")
-    background = build_background(read_item(str(p), site) for p in items)
+    background = build_background((read_item(str(p), site) for p in items), site=site)
     background.save(saved)
     return background
 

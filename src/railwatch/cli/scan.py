@@ -6,8 +6,11 @@ Every input is checked before the store is opened, so a mistake (exit code 2) le
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -95,6 +98,9 @@ def _check_dates(start: date | None, end: date | None) -> tuple[date, date]:
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where read windows are cached (default: the user cache directory).")
 @click.option("--no-cache", is_flag=True, help="Keep read windows in memory only.")
+@click.option("--dask", "dask_scheduler", metavar="ADDRESS",
+              help="Run scenes on a Dask cluster: a scheduler address (tcp://host:8786), or 'local' "
+                   "for a cluster of local processes. Needs railwatch[dask].")
 @db_option
 @json_option
 def scan(
@@ -113,6 +119,7 @@ def scan(
     force: bool,
     cache_dir: Path | None,
     no_cache: bool,
+    dask_scheduler: str | None,
     db_path: Path | None,
     as_json: bool,
 ) -> None:
@@ -137,7 +144,7 @@ def scan(
     )
     cache = WindowCache(None if no_cache else (cache_dir or default_cache_dir()))
     console = Console(stderr=True)
-    with open_store(db_path) as store:
+    with _dask_client(dask_scheduler, workers) as dask_client, open_store(db_path) as store:
         todo = len(pipeline.pending(store, site, acquisitions, force=force))
         progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -159,7 +166,7 @@ def scan(
 
             summary = pipeline.scan(
                 site, acquisitions, store=store, client=client, cache=cache,
-                workers=workers, force=force, on_scene=advance,
+                workers=workers, force=force, on_scene=advance, dask_client=dask_client,
             )
     result = {
         "site": site.id, "start": first.isoformat(), "end": last.isoformat(),
@@ -183,6 +190,38 @@ def scan(
             "run the same command again to retry them",
             highlight=False,
         )
+
+
+DASK_CONNECT_TIMEOUT = "10s"
+
+
+@contextmanager
+def _dask_client(scheduler: str | None, workers: int) -> Iterator[Any]:
+    """A ``distributed.Client`` for ``--dask``, or None: Dask enters the scan only here."""
+    if scheduler is None:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:
+        raise UserInputError(
+            "--dask needs the Dask distributed scheduler", hint="pip install 'railwatch[dask]'"
+        ) from err
+    if scheduler == "local":
+        with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster, Client(
+            cluster
+        ) as client:
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout=DASK_CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise UserInputError(
+            f"--dask {scheduler}: no Dask scheduler answered ({err.__class__.__name__})",
+            hint="start 'dask scheduler' and 'dask worker ADDRESS', or use --dask local",
+        ) from err
+    with client:
+        yield client
 
 
 def _scan_geotiff(

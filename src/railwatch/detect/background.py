@@ -46,6 +46,9 @@ SNOW_SCL = 11
 # Yard interior: pixels at least this much track bed (tracks 4.5-5 m apart give ~0.6-0.8).
 _YARD_BED_SHARE = 0.45
 _MODE_SAMPLES = 3000
+_MODE_BRIGHT_QUANTILE = 0.6
+# Ballast and gravel have NDVI ~0.1-0.15 (USGS splib07 rocks); vegetation is above ~0.35.
+_MAX_APRON_NDVI = 0.25
 # Two yard samples are "the same ground" within this reflectance in every band: pixel noise
 # (~0.002-0.004) plus the ballast/gravel texture at 10 m.
 _MODE_RADIUS = 0.008
@@ -69,7 +72,8 @@ class Background:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.count.shape  # type: ignore[return-value]
+        rows, cols = self.count.shape
+        return int(rows), int(cols)
 
     def stack(self, *, snow: bool = False) -> np.ndarray:
         """(4, rows*cols) in BAND_KEYS order; pixels seen on too few dates are NaN."""
@@ -85,7 +89,8 @@ class Background:
             arrays.update({f"snow_{k}": v for k, v in self.snow_bands.items()})
         meta = {"transform": list(self.transform)[:6], "epsg": self.epsg,
                 "scene_ids": list(self.scene_ids), "format": "railwatch-background/1"}
-        np.savez_compressed(path, count=self.count, meta=np.array(json.dumps(meta)), **arrays)
+        arrays.update(count=self.count, meta=np.array(json.dumps(meta)))
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
         return path
 
 
@@ -256,8 +261,10 @@ def _yard_modes(stack: np.ndarray, ground: np.ndarray, site: Site, transform: Af
     plan = pixel_plan(dict(site.tracks_utm), site.aoi_utm, transform, (rows, cols),
                       site_id=site.id)
     flat = stack.reshape(dates, 4, -1)
-    bundle_of_pixel = np.array([plan.tracks[t].bundle for t in
-                                np.argmax(plan.track_weight, axis=1)]) if len(plan.pixels) else []
+    if not len(plan.pixels):
+        return
+    bundle_of_pixel: np.ndarray = np.array([plan.tracks[t].bundle
+                                            for t in np.argmax(plan.track_weight, axis=1)])
     sizes = np.bincount([t.bundle for t in plan.tracks]) if plan.tracks else np.zeros(0)
     rng = np.random.default_rng(0)
     for bundle in np.flatnonzero(sizes >= 2):
@@ -268,6 +275,12 @@ def _yard_modes(stack: np.ndarray, ground: np.ndarray, site: Site, transform: Af
         samples = samples[np.isfinite(samples).all(axis=1)]
         if len(samples) < 50:
             continue
+        # Most roofs (paint, rust, ore, coal, black tanks) and every shadow are darker than
+        # ballast, so the tails of the cars on neighbouring tracks darken almost every pixel of
+        # a busy yard a little; the clean ground is in the brighter half.  Light roofs are rarer
+        # and far brighter (+0.2-0.4), too scattered to form the densest cluster there.
+        brightness = samples[:, :3].mean(axis=1)
+        samples = samples[brightness >= np.quantile(brightness, _MODE_BRIGHT_QUANTILE)]
         if len(samples) > _MODE_SAMPLES:
             samples = samples[rng.choice(len(samples), _MODE_SAMPLES, replace=False)]
         spread = 1.4826 * np.median(np.abs(samples - np.median(samples, axis=0)), axis=0)
@@ -275,6 +288,9 @@ def _yard_modes(stack: np.ndarray, ground: np.ndarray, site: Site, transform: Af
         near = (np.abs(samples[:, None, :] - samples[None, :, :]) <= radius).all(axis=2)
         densest = int(np.argmax(near.sum(axis=1)))
         mode = np.median(samples[near[densest]], axis=0)
+        # Tracks laid in grass (NDVI of green vegetation) have no uniform apron to pool.
+        if (mode[3] - mode[2]) / max(mode[3] + mode[2], 1e-6) >= _MAX_APRON_NDVI:
+            continue
         ground.reshape(4, -1)[:, interior] = mode[:, None]
 
 

@@ -42,6 +42,7 @@ from railwatch.detect.model import (
 )
 from railwatch.detect.motion import find_moving
 from railwatch.detect.occupancy import (
+    GREEN_UP,
     OccupancySettings,
     ballast_spectrum,
     fit_cells,
@@ -56,6 +57,12 @@ __all__ = ["detect_scene", "moving_along_lines"]
 
 # Reference pixels of the ground ring that the local haze offset is smoothed over (pixels).
 _LOCAL_OFFSET_SIGMA_PX = 6.0
+# Aerosol path reflectance relative to blue in BAND_KEYS order (490, 560, 665, 842 nm).
+_HAZE_SHAPE = np.array([(wl / 490.0) ** -1.3 for wl in (490.0, 560.0, 665.0, 842.0)])
+# Loss of ground contrast per unit of haze path reflectance (two-way transmittance of a thin
+# aerosol layer, optical depth ~ path reflectance / single-scattering phase term; ~0.5 for
+# continental aerosol; the simulator's haze uses the same figure).
+_HAZE_ATTENUATION = 0.5
 
 
 def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
@@ -121,11 +128,10 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     shadow = shadow_width(elevation, azimuth, plan.cell_azimuth, plan.cell_gap,
                           height_m=settings.car_height_m, width_m=width,
                           neighbour_share=settings.neighbour_occupied_share)
-    ring_ground = _nanmedian(reference[:, plan.ring], axis=1) if len(plan.ring) else \
-        _nanmedian(reference[:, plan.pixels], axis=1)
-    ballast = ballast_spectrum(reference[:, plan.pixels], plan.bed_share, ring_ground)
+    ballast = ballast_spectrum(reference[:, plan.pixels], plan.bed_share)
     occupancy = OccupancySettings(width, settings.car_height_m, settings.neighbour_occupied_share,
-                                  settings.occupied_threshold, settings.extra_type_penalty)
+                                  settings.occupied_threshold, settings.extra_type_penalty,
+                                  settings.reference_bias)
     fit = fit_cells(delta[:, plan.pixels], reference[:, plan.pixels], visible, plan, noise,
                     ballast, shadow, occupancy)
 
@@ -226,25 +232,32 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
     """(delta, matched ground, per-band pixel noise) with a history, on the whole window."""
     ground = _aligned(history, plan.shape, snowy=snowy, scene_transform_key=plan.key[1])
     usable = ~hidden & np.isfinite(ground).all(axis=0)
-    fit_at = np.zeros(stack.shape[1], dtype=bool)
-    fit_at[plan.ring] = True
-    fit_at[plan.pixels] = True
-    fit_at &= usable
-    matched = np.empty_like(ground)
-    for b in range(4):
-        gain, offset = _robust_line(ground[b, fit_at], stack[b, fit_at])
-        matched[b] = gain * ground[b] + offset
-    # Haze is smooth but not uniform: a local offset, measured on the ground ring only.
+    # The scene's haze, from the ground around the tracks (which carries no stock): the smoothed
+    # difference scene - history there is split per pixel into haze (aerosol path reflectance,
+    # spectral shape (wavelength / 490 nm) ** -1.3, Angstrom 1929) and greener or browner
+    # vegetation (``GREEN_UP``); only the haze applies to the ground under the tracks, as added
+    # path reflectance and the matching loss of transmittance.  Fitting a level on the corridor
+    # itself would absorb a full yard's cars; a gain fitted on the fields would carry their
+    # phenology onto the ballast.
     rows, cols = plan.shape
     ring = np.zeros(stack.shape[1], dtype=bool)
     ring[plan.ring] = True
     ring &= usable
-    weight = gaussian_filter(ring.reshape(rows, cols).astype(np.float32), _LOCAL_OFFSET_SIGMA_PX)
-    for b in range(4):
-        residual = np.where(ring, stack[b] - matched[b], 0.0).reshape(rows, cols)
-        smooth = gaussian_filter(residual.astype(np.float32), _LOCAL_OFFSET_SIGMA_PX)
-        local = np.where(weight > 0.02, smooth / np.maximum(weight, 1e-6), 0.0)
-        matched[b] += local.ravel()
+    haze = np.zeros(stack.shape[1], dtype=np.float32)
+    if ring.sum() >= 50:
+        weight = gaussian_filter(ring.reshape(rows, cols).astype(np.float32),
+                                 _LOCAL_OFFSET_SIGMA_PX)
+        fields = np.empty((4, rows * cols), dtype=np.float32)
+        for b in range(4):
+            residual = np.where(ring, stack[b] - ground[b], 0.0).reshape(rows, cols)
+            smooth = gaussian_filter(residual.astype(np.float32), _LOCAL_OFFSET_SIGMA_PX)
+            fields[b] = np.where(weight > 0.02, smooth / np.maximum(weight, 1e-6), np.nan).ravel()
+        fallback = np.array([np.median(stack[b, ring] - ground[b, ring]) for b in range(4)])
+        fields = np.where(np.isfinite(fields), fields, fallback[:, None])
+        design = np.stack([_HAZE_SHAPE, GREEN_UP], axis=1)  # (4, 2)
+        haze = (np.linalg.pinv(design) @ fields)[0].astype(np.float32)
+    matched = ground * (1.0 - _HAZE_ATTENUATION * haze)[None, :] + haze[None, :] * _HAZE_SHAPE[
+        :, None]
     delta = stack - matched
     # Where the history never saw the ground, fall back on the scene's own corridor.
     gap = ~np.isfinite(matched[:, plan.pixels]).all(axis=0)
@@ -253,13 +266,11 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
         index = plan.pixels[gap]
         delta[:, index] = own_delta[:, index]
         matched[:, index] = own_ground[:, index]
-    ring_delta = delta[:, ring]
-    if ring_delta.shape[1] >= 50:
-        noise = 1.4826 * _nanmedian(np.abs(ring_delta - _nanmedian(ring_delta, axis=1)[:, None]),
-                                    axis=1)
-    else:
-        noise = _difference_noise(delta[:, plan.pixels])
-    return delta, matched, _floor(noise)
+    # Noise of delta in the corridor: pixel noise plus the ground's texture that the reference
+    # misses (a yard interior is one spectrum), from differences of neighbouring corridor pixels
+    # (stock adds to them only at its edges).
+    corridor_delta = np.where(usable[plan.pixels][None, :], delta[:, plan.pixels], np.nan)
+    return delta, matched, _floor(_difference_noise(corridor_delta))
 
 
 def _aligned(history: Background, shape: tuple[int, int], *, snowy: bool,
@@ -289,22 +300,6 @@ def _aligned(history: Background, shape: tuple[int, int], *, snowy: bool,
     if r1 > r0 and c1 > c0:
         out[:, r0:r1, c0:c1] = grid[:, r0 + dr:r1 + dr, c0 + dc:c1 + dc]
     return out.reshape(4, -1)
-
-
-def _robust_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    if x.size < 50:
-        return 1.0, float(np.median(y - x)) if x.size else 0.0
-    keep = np.ones(x.size, dtype=bool)
-    gain, offset = 1.0, float(np.median(y - x))
-    for _ in range(3):
-        if keep.sum() < 20 or np.ptp(x[keep]) < 1e-4:
-            break
-        gain, offset = np.polyfit(x[keep], y[keep], 1)
-        residual = y - (gain * x + offset)
-        keep = np.abs(residual) < 2.5 * 1.4826 * np.median(np.abs(residual[keep])) + 1e-6
-    if not 0.5 < gain < 2.0:  # a degenerate fit (e.g. all snow): trust the offset only
-        gain, offset = 1.0, float(np.median(y - x))
-    return float(gain), float(offset)
 
 
 def _self_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan

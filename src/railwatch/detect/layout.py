@@ -21,7 +21,6 @@ a 10 m pixel.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -174,8 +173,6 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
     keys = bundle_px * 1_000_000 + along
     unique, cell = np.unique(keys, return_inverse=True)
     cells = len(unique)
-    cell_bundle = unique // 1_000_000
-    cell_along = unique % 1_000_000
     # Azimuth, gaps and track length per block, from stations of its tracks.
     azimuth = np.zeros(cells)
     gap = np.full((cells, 2), np.inf)
@@ -228,7 +225,6 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
                         gap[c, side] = min(gap[c, side],
                                            float(np.median(np.abs(across[ok & (bins == index)]))))
         plans.append(TrackPlan(geometry, station_pixel, b))
-    del cell_bundle, cell_along
     return PixelPlan(key=key, shape=shape, tracks=tuple(plans), pixels=corridor,
                      cell=cell.astype(np.int64), bed_share=bed.astype(np.float32),
                      track_weight=weight.astype(np.float32), cell_azimuth=azimuth,
@@ -241,12 +237,3 @@ def _empty(key: tuple, shape: tuple[int, int]) -> PixelPlan:
     return PixelPlan(key, shape, (), none, none, np.zeros(0, np.float32),
                      np.zeros((0, 0), np.float32), np.zeros(0), np.zeros((0, 2)), np.zeros(0),
                      np.zeros((0, 0)), none)
-
-
-def cell_count(plan: PixelPlan) -> int:
-    return len(plan.cell_azimuth)
-
-
-def station_step(plan: TrackPlan) -> float:
-    stations = plan.geometry.stations_m
-    return float(stations[1] - stations[0]) if len(stations) > 1 else math.nan

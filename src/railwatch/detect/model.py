@@ -59,8 +59,11 @@ class DetectSettings:
     min_visible_fraction: float = 0.3
     min_track_visible_fraction: float = 0.3
     # --- occupancy (in units of the block's noise)
-    occupied_threshold: float = 5.0
+    occupied_threshold: float = 4.0
     extra_type_penalty: float = 9.0
+    # Error of the ground reference shared by a block's pixels (reflectance): residual haze,
+    # phenology between the history's dates and the scene, a yard's texture.
+    reference_bias: float = 0.0015
     # --- runs along a track (motion)
     min_run_m: float = 10.0
     max_gap_m: float = 10.0

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from railwatch.detect.geometry import TrackGeometry
 from railwatch.detect.model import BAND_LAGS_S, DetectSettings, MovingTrain
@@ -31,6 +32,7 @@ from railwatch.imagery import BAND_KEYS
 __all__ = ["VelocityFit", "find_moving", "fit_velocity"]
 
 LAGS = np.array([BAND_LAGS_S[k] for k in BAND_KEYS])
+_BASELINE_M = 1500.0
 # Along-track samples 2.5 m apart within 10 m pixels are not independent: about four samples per
 # pixel carry one pixel's noise.  Shift variances are scaled by this.
 _CORRELATED_SAMPLES = 4.0
@@ -157,6 +159,14 @@ def find_moving(profile: np.ndarray, visible: np.ndarray, geometry: TrackGeometr
     if len(stations) < 6:
         return []
     step = float(stations[1] - stations[0])
+    # What the ground reference leaves along a whole track (residual haze, verges greener than
+    # in the history) is slow; runs of stock and their fringes are not.  A running median over
+    # ``_BASELINE_M`` removes the first and keeps the ends of even a long train.
+    window = max(3, int(_BASELINE_M / step) | 1)
+    if len(stations) > window:  # hidden stations hold 0 and count as ground
+        profile = profile - median_filter(profile, size=(1, window), mode="nearest")
+    else:
+        profile = profile - np.median(profile, axis=1, keepdims=True)
     smooth = _smooth3(profile) / noise_smooth[:, None]
     energy = (smooth**2).sum(axis=0)
     occupied = (energy > settings.occupied_threshold**2 * 4) & visible
@@ -217,28 +227,14 @@ def _moving_train(unit: np.ndarray, visible: np.ndarray, first: int, last: int,
     step = float(stations[1] - stations[0])
     margin = int(math.ceil(settings.motion_margin_m / step))
     run_m = (last - first + 1) * step
-    if run_m >= settings.head_tail_min_run_m:
-        head = _window_fit(unit, visible, stations, first - margin, first + margin + 1, settings)
-        tail = _window_fit(unit, visible, stations, last - margin, last + margin + 1, settings)
-        if head is None or tail is None:
-            return None
-        if head.speed_mps * tail.speed_mps <= 0:
-            return None
-        disagreement = abs(head.speed_mps - tail.speed_mps)
-        if disagreement > 3 * math.hypot(head.speed_sd_mps, tail.speed_sd_mps) + 2.0:
-            return None
-        w_head, w_tail = head.speed_sd_mps**-2, tail.speed_sd_mps**-2
-        speed_signed = (w_head * head.speed_mps + w_tail * tail.speed_mps) / (w_head + w_tail)
-        speed_sd = (w_head + w_tail) ** -0.5
-        chi2 = max(head.chi2_per_dof, tail.chi2_per_dof)
-        coherence = min(head.coherence, tail.coherence)
-        shifts = (head.shifts_m + tail.shifts_m) / 2
-    else:
-        fit = _window_fit(unit, visible, stations, first - margin, last + margin + 1, settings)
-        if fit is None:
-            return None
-        speed_signed, speed_sd = fit.speed_mps, fit.speed_sd_mps
-        chi2, coherence, shifts = fit.chi2_per_dof, fit.coherence, fit.shifts_m
+    fit = _window_fit(unit, visible, stations, first - margin, last + margin + 1, settings)
+    if fit is None:
+        return None
+    speed_signed, speed_sd = fit.speed_mps, fit.speed_sd_mps
+    chi2, coherence, shifts = fit.chi2_per_dof, fit.coherence, fit.shifts_m
+    if run_m >= settings.head_tail_min_run_m and not _ends_agree(
+            unit, visible, stations, first, last, margin, speed_signed, settings):
+        return None
     speed = abs(speed_signed)
     if not settings.min_speed_mps <= speed <= settings.max_speed_mps:
         return None
@@ -249,8 +245,10 @@ def _moving_train(unit: np.ndarray, visible: np.ndarray, first: int, last: int,
     if confidence < settings.min_moving_confidence:
         return None
     smear = speed * float(LAGS.max())  # B02 to B04
-    length = run_m - settings.run_blur_m - smear
-    if length < settings.min_moving_length_m:  # a fringe of noise, not a vehicle
+    # Objects shorter than their own 1 s smear (road vehicles) come out near 0: only trains are
+    # long enough for this length to mean something.
+    length = max(0.0, run_m - settings.run_blur_m - smear)
+    if length < settings.min_moving_length_m:  # a fringe of noise, not a train
         return None
     # The run spans every band; the train at the B02 time is its rear part when moving forward.
     start_m = float(stations[first]) + settings.run_blur_m / 2
@@ -267,6 +265,25 @@ def _moving_train(unit: np.ndarray, visible: np.ndarray, first: int, last: int,
         x=point.x, y=point.y,
         band_shifts_m={k: float(v) for k, v in zip(BAND_KEYS, shifts, strict=True)},
     )
+
+
+def _ends_agree(unit: np.ndarray, visible: np.ndarray, stations: np.ndarray, first: int,
+                last: int, margin: int, speed: float, settings: DetectSettings) -> bool:
+    """A long run moves only if its two ends do: at least one end on its own shows a velocity of
+    the whole run's sign, and neither shows a significant velocity of the other sign.  (A cloud
+    edge, snow bank or shadow at one end moves nothing at the other; the trailing end of a real
+    train often fits slower than the leading one, so the ends are not required to agree in size.)
+    """
+    votes = []
+    for centre in (first, last):
+        fit = _window_fit(unit, visible, stations, centre - margin, centre + margin + 1, settings)
+        if fit is None:
+            votes.append(0)
+            continue
+        significant = abs(fit.speed_mps) > 2.0 * fit.speed_sd_mps and abs(fit.speed_mps) > 2.0
+        votes.append(int(np.sign(fit.speed_mps)) if significant else 0)
+    sign = int(np.sign(speed))
+    return sign in votes and -sign not in votes
 
 
 def _confidence(significance: float, chi2: float, coherence: float) -> float:

@@ -18,9 +18,11 @@ the block the car stands; a car 5 m away on the next track is in the same block,
 counted once.  Per block we fit one or two roof types with non-negative lengths (multiple
 endmember spectral mixture analysis, MESMA: Roberts et al. 1998, Remote Sensing of Environment
 65:267-279) and keep the best by residual with a penalty per extra type.  A block whose best fit
-does not beat "empty" clearly is not thresholded to zero (that would lose the faint edges of every
-car's blur and bias the count low) but measured by a signed projection on the average roof: in
-empty ground that is noise around zero and sums to nearly nothing over a site.
+does not beat "empty" clearly counts nothing.  The block noise has two parts: pixel noise, which grows as the
+square root of the block's pixel count, and the error of the ground reference that the block's
+pixels share (residual haze, phenology, a yard's texture under a single ground spectrum), which
+grows with the count itself: 0.002 reflectance over 1,500 corridor pixels would otherwise add up
+to ~100 phantom cars.
 
 The per-track split puts each block's length on its tracks in proportion to how strongly the
 block's pixels that carry the signal lie on each track; with tracks 5 m apart that split is only
@@ -37,12 +39,22 @@ import numpy as np
 from railwatch.detect.layout import PixelPlan
 from railwatch.detect.spectra import ROOFS, SHADOW_LIGHT
 
-__all__ = ["CellFit", "OccupancySettings", "ballast_spectrum", "fit_cells", "shadow_width"]
+__all__ = ["GREEN_UP", "CellFit", "OccupancySettings", "ballast_spectrum", "fit_cells", "shadow_width"]
 
 PIXEL_AREA_M2 = 100.0
+# Green minus dormant grass (USGS splib07 lawn grass and dry grass; the simulator reads the same
+# library): the change of a verge between a history date and the scene, up to its sign and size.
+GREEN_UP = np.array([-0.03, -0.02, -0.08, 0.18])
 # The average roof of the library weighted towards common stock (dark, brown, rust, grey): the
 # direction weak blocks are measured along.
 _GENERIC_WEIGHTS = np.array([0.25, 0.25, 0.2, 0.1, 0.05, 0.1, 0.03, 0.02, 0.0])
+# Prior share of each roof of the library in freight stock seen from above (assumed from the
+# published Tumangang/Khasan mixes in SENSOR.md: mostly ore gondolas, box and tank cars; few
+# containers; snow-covered roofs only in winter).
+ROOF_PRIOR = np.array([0.25, 0.2, 0.2, 0.1, 0.05, 0.1, 0.04, 0.03, 0.03])
+LIBRARY_BALLAST = np.array([0.11, 0.13, 0.15, 0.19])
+# Crushed rock and gravel have NDVI ~0.1-0.15 (USGS splib07); Sen2Cor calls vegetation above ~0.35.
+_MAX_BALLAST_NDVI = 0.25
 # Plausible ballast reflectance (crushed granite/basalt with sleepers, USGS splib07 rocks ~0.1-0.25):
 # a single-track estimate outside this is an estimation failure, not ballast.
 _BALLAST_RANGE = (0.05, 0.35)
@@ -55,6 +67,7 @@ class OccupancySettings:
     neighbour_occupied_share: float
     occupied_threshold: float
     extra_type_penalty: float
+    reference_bias: float
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,17 @@ class CellFit:
     roof: np.ndarray  # (C,) index of the main roof type (-1 none)
     per_track_m: np.ndarray  # (C, T)
     visible: np.ndarray  # (C,) bool
+
+
+def _project_out(nuisance: np.ndarray, y: np.ndarray, a: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the span of ``nuisance`` (C, J, 4) from ``y`` (C, 4) and ``a`` (C, K, 4)."""
+    gram = np.einsum("cjb,ckb->cjk", nuisance, nuisance)
+    gram += np.eye(gram.shape[1])[None] * (1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None]
+                                           + 1e-20)
+    inverse = np.linalg.inv(gram)
+    projector = np.eye(4)[None] - np.einsum("cjb,cjk,ckd->cbd", nuisance, inverse, nuisance)
+    return np.einsum("cbd,cd->cb", projector, y), np.einsum("cbd,ckd->ckb", projector, a)
 
 
 def shadow_width(elevation_deg: float, sun_azimuth_deg: float, track_azimuth_deg: np.ndarray,
@@ -92,33 +116,24 @@ def shadow_width(elevation_deg: float, sun_azimuth_deg: float, track_azimuth_deg
                     + neighbour_share * covered, across)
 
 
-def ballast_spectrum(reference: np.ndarray, bed_share: np.ndarray, ring_ground: np.ndarray
-                     ) -> np.ndarray:
-    """Track-bed reflectance (4,) from the empty-ground reference of the corridor pixels.
+def ballast_spectrum(reference: np.ndarray, bed_share: np.ndarray) -> np.ndarray:
+    """Track-bed reflectance (4,) that a car hides.
 
-    In a yard the interior pixels are ballast and the gravel between the tracks.  Elsewhere each
-    corridor pixel is bed share phi of ballast and the rest ground like the ring around the
-    tracks: reference = phi * ballast + (1 - phi) * ground; least squares in phi over the pixels
-    that hold a fair share of bed, trimmed twice against buildings and roads.
+    In a yard the interior pixels are ballast and the gravel between the tracks: their ground
+    reference is measured.  Along a single track the bed is a ~3.6 m strip, a third of a pixel
+    at most, and unmixing it from verges that green up and brown off proved less reliable than a
+    library value: crushed granite/basalt ballast with ~10 % concrete sleepers and ~5 % rusty rail
+    (USGS splib07 rocks and goethite, ECOSTRESS concrete; area-weighted).  The simulator's track
+    bed is built from the same sources, so this choice flatters single-track benchmarks.
     """
-    usable = (bed_share > 0.2) & np.isfinite(reference).all(axis=0)
-    yard = usable & (bed_share >= 0.45)
-    if yard.sum() >= 20:  # a yard: its interior is ballast and the gravel between the tracks
-        return np.clip(np.median(reference[:, yard], axis=1), *_BALLAST_RANGE)
-    if usable.sum() < 5:
-        return np.array([0.11, 0.13, 0.15, 0.19])  # crushed-rock ballast, USGS splib07
-    phi = bed_share[usable].astype(float)
-    rest = reference[:, usable] - (1 - phi)[None, :] * ring_ground[:, None]
-    keep = np.ones(phi.size, dtype=bool)
-    estimate = np.zeros(4)
-    for _ in range(3):
-        estimate = (rest[:, keep] * phi[keep]).sum(axis=1) / (phi[keep] ** 2).sum()
-        error = np.abs(rest - estimate[:, None] * phi[None, :]).sum(axis=0)
-        limit = 3.0 * np.median(error[keep]) + 1e-4
-        keep = error <= limit
-        if keep.sum() < 5:
-            break
-    return np.clip(estimate, *_BALLAST_RANGE)
+    usable = np.isfinite(reference).all(axis=0) & (bed_share >= 0.45)
+    if usable.sum() >= 20:
+        interior = np.median(reference[:, usable], axis=1)
+        red, nir = interior[2], interior[3]
+        # Tracks laid in grass rather than on a gravel apron: their interior is not ballast.
+        if (nir - red) / max(nir + red, 1e-6) < _MAX_BALLAST_NDVI:
+            return np.clip(interior, *_BALLAST_RANGE)
+    return LIBRARY_BALLAST.copy()
 
 
 def fit_cells(delta: np.ndarray, reference: np.ndarray, visible: np.ndarray, plan: PixelPlan,
@@ -146,18 +161,34 @@ def fit_cells(delta: np.ndarray, reference: np.ndarray, visible: np.ndarray, pla
     roof = settings.roof_width_m * (ROOFS[None, :, :] - ballast[None, None, :])
     shade = shadow_m[:, None, None] * (SHADOW_LIGHT - 1.0)[None, None, :] * ground[:, None, :]
     columns = (roof + shade) / PIXEL_AREA_M2
-    sigma = noise[None, :] * np.sqrt(np.maximum(counts, 1.0))[:, None]  # (C, 4)
+    # Block noise: pixel noise adds up as sqrt(n), but an error of the ground reference shared
+    # by the block's pixels (haze left over, phenology, a yard's texture) adds up as n.
+    n = np.maximum(counts, 1.0)[:, None]
+    sigma = np.sqrt(n * noise[None, :] ** 2 + (n * settings.reference_bias) ** 2)  # (C, 4)
     y = sums / sigma  # whitened
     a = columns / sigma[:, None, :]  # (C, K, 4)
+    # A nuisance a block may carry whatever stands on it, of unknown sign and size: the
+    # vegetation of its verges greener or browner than in the history (phenology).  It is
+    # projected out before roofs are fitted.  (Residual haze was tried the same way: its shape
+    # is too close to dark roofs and it ate half of the stock.)
+    verge = np.bincount(cell, weights=np.where(good, 1.0 - plan.bed_share, 0.0),
+                        minlength=cells)
+    nuisance = (verge[:, None] * GREEN_UP[None, :])[:, None, :] / sigma[:, None, :]
+    y, a = _project_out(nuisance, y, a)
 
     rss_empty = (y**2).sum(axis=1)
     norm = (a**2).sum(axis=2)  # (C, K)
     dot = np.einsum("ckb,cb->ck", a, y)
     single = np.clip(dot / np.maximum(norm, 1e-12), 0.0, None)
     rss_single = rss_empty[:, None] - np.where(single > 0, dot**2 / np.maximum(norm, 1e-12), 0.0)
-    best_k = np.argmin(rss_single, axis=1)
+    # Roofs of similar shape but different brightness (grey steel, white paint, snow) explain a
+    # block almost equally well at lengths a factor 2-3 apart; the prior share of each roof in
+    # freight stock breaks the tie (-2 log prior, in chi-square units).
+    prior = 2.0 * np.log(ROOF_PRIOR.max() / ROOF_PRIOR)
+    scored = rss_single + prior[None, :]
+    best_k = np.argmin(scored, axis=1)
     rows = np.arange(cells)
-    best_rss = rss_single[rows, best_k]
+    best_rss = scored[rows, best_k]
     best_len = single[rows, best_k]
     best_var = 1.0 / np.maximum(norm[rows, best_k], 1e-12)
     # Pairs of roof types (a block holds the ends of two cuts, or a mixed cut).
@@ -176,17 +207,20 @@ def fit_cells(delta: np.ndarray, reference: np.ndarray, visible: np.ndarray, pla
             # Each type must carry its own weight: significant on its own (2 sigma).
             var_i, var_j = g22 / safe, g11 / safe
             ok &= (xi**2 > 4 * var_i) & (xj**2 > 4 * var_j)
-            better = ok & (rss + settings.extra_type_penalty < best_rss)
-            best_rss = np.where(better, rss + settings.extra_type_penalty, best_rss)
+            rss = rss + settings.extra_type_penalty + prior[i] + prior[j]
+            better = ok & (rss < best_rss)
+            best_rss = np.where(better, rss, best_rss)
             best_len = np.where(better, xi + xj, best_len)
             best_var = np.where(better, var_i + var_j + 2 * (-g12 / safe), best_var)
             best_k = np.where(better, np.where(xi >= xj, i, j), best_k)
-    significant = (rss_empty - best_rss) > settings.occupied_threshold**2
+    significant = (rss_empty - (best_rss - prior[best_k])) > settings.occupied_threshold**2
     generic = (_GENERIC_WEIGHTS[None, :, None] * a).sum(axis=1)  # (C, 4)
     generic_norm = np.maximum((generic**2).sum(axis=1), 1e-12)
-    weak_len = (generic * y).sum(axis=1) / generic_norm
-    # Columns are per metre of car, so the fitted coefficients are metres.
-    length = np.where(significant, best_len, weak_len)
+    # Columns are per metre of car, so the fitted coefficients are metres.  A block that does
+    # not beat "empty" counts nothing, with the uncertainty of a weak block of average roofs.
+    # A block cannot hold more stock than it has track: bright and dark roofs fitted together can
+    # cancel into any length where the bands disagree (a moving train's fringes, a cloud edge).
+    length = np.where(significant, np.minimum(best_len, plan.cell_length), 0.0)
     variance = np.where(significant, best_var, 1.0 / generic_norm)
     length = np.where(visible_cell, length, np.nan)
     variance = np.where(visible_cell, variance, np.nan)

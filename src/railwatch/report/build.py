@@ -70,7 +70,6 @@ class ReportRequest:
     baseline: Period | None = None
     detector_version: str | None = None
     scenes: Mapping[str, Scene] = field(default_factory=dict)  # scenes already in memory
-    item_hrefs: Mapping[str, str] = field(default_factory=dict)  # scene id -> STAC item
     generated: datetime | None = None
 
 
@@ -232,8 +231,7 @@ def render_report(store: Store, request: ReportRequest) -> str:
     published = published_counts(site.id)
     points = [PublishedPoint(p.day, p.cars, p.source) for p in published
               if p.cars is not None and p.site == site.id and p.date_precision == "day"]
-    chips: list[Chip] = [make_chip(p, site, role, loc, scenes=request.scenes,
-                                   item_hrefs=request.item_hrefs)
+    chips: list[Chip] = [make_chip(p, site, role, loc, scenes=request.scenes)
                          for p, role in _chip_passes(series)]
     claims: Sequence[ClaimLine] = claims_timeline(store, series.period)
     generated = request.generated or datetime.now(UTC)

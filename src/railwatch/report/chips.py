@@ -51,17 +51,15 @@ class Chip:
     own_stretch: bool = False  # too bright for the common stretch (snow): stretched on its own
 
 
-def item_href(pass_: Pass, known: Mapping[str, str] | None = None) -> str | None:
-    """Where the STAC item of a pass is: as the scan recorded it, else from ``known``."""
-    recorded = next((pass_.metadata[k] for k in ITEM_HREF_KEYS
-                     if isinstance(pass_.metadata.get(k), str)), None)
-    return recorded or (known or {}).get(pass_.scene_id)
+def item_href(pass_: Pass) -> str | None:
+    """Where the STAC item of a pass is, as the scan recorded it."""
+    return next((pass_.metadata[k] for k in ITEM_HREF_KEYS
+                 if isinstance(pass_.metadata.get(k), str)), None)
 
 
-def load_scene(pass_: Pass, site: Site,
-               known: Mapping[str, str] | None = None) -> tuple[Scene | None, str | None]:
+def load_scene(pass_: Pass, site: Site) -> tuple[Scene | None, str | None]:
     """Read the scene of a pass again from its STAC item; (None, reason) if that cannot be done."""
-    href = item_href(pass_, known)
+    href = item_href(pass_)
     if href is None:
         return None, "the store does not record where the scene's STAC item is"
     from railwatch.imagery import read_item
@@ -199,14 +197,13 @@ def _scale_bar(axis: Any, left: float, right: float, bottom: float, top: float,
 
 
 def make_chip(pass_: Pass, site: Site, role: str, loc: Localizer, *,
-              scenes: Mapping[str, Scene] | None = None,
-              item_hrefs: Mapping[str, str] | None = None) -> Chip:
-    """A chip for ``pass_``: from ``scenes`` when already in memory, else read again from its
-    STAC item (``item_hrefs`` maps scene ids to items the store does not record)."""
+              scenes: Mapping[str, Scene] | None = None) -> Chip:
+    """A chip for ``pass_``: from ``scenes`` when already in memory, else read again from the
+    STAC item the scan recorded."""
     scene = (scenes or {}).get(pass_.scene_id)
     reason = None
     if scene is None:
-        scene, reason = load_scene(pass_, site, item_hrefs)
+        scene, reason = load_scene(pass_, site)
     if scene is None:
         return Chip(pass_, role, None, reason)
     image, own_stretch = chip_image(scene, site, pass_, loc)

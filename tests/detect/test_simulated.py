@@ -1,0 +1,87 @@
+"""Accuracy floors on fixed simulator seeds (the full benchmark is bench/detect_bench.py).
+
+A few scenes of the single-track bridge site, rendered by railwatch.simulate with a history of
+clear dates drawn with another seed: a regression of the counting or of the motion fit fails here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import date
+
+import numpy as np
+import pytest
+
+from railwatch.detect import build_background, detect_scene
+from railwatch.imagery import Scene
+from railwatch.simulate import (
+    Weather,
+    acquisitions,
+    load_scenario,
+    make_cut,
+    make_train,
+    render_scene,
+    resolve_simulation_site,
+    scene_state_for,
+    site_model,
+    truth_record,
+)
+
+SEED = 7
+
+
+def _scene(rendered) -> Scene:
+    scl = np.repeat(np.repeat(rendered.scl, 2, axis=0), 2, axis=1)
+    rows, cols = rendered.bands["blue"].shape
+    return Scene(scene_id=rendered.state.acquisition.item_id, datetime=rendered.datetime,
+                 epsg=rendered.epsg, transform=rendered.transform, bands=rendered.bands,
+                 scl=scl[:rows, :cols], simulated=True)
+
+
+@pytest.fixture(scope="module")
+def bridge():
+    site = resolve_simulation_site("tumen-bridge")
+    scenario = load_scenario("tumangang-2023")
+    model = site_model(site, land_seed=SEED, river_width_m=scenario.river_width_m)
+    acqs = acquisitions(scenario, site.mgrs_tiles[0], date(2023, 9, 1), date(2023, 11, 10))
+    clear = Weather()
+
+    def empty_state(acq, seed):
+        return replace(scene_state_for(scenario, site, acq, seed), cars=(), trains=(),
+                       weather=clear)
+
+    history = build_background([_scene(render_scene(site, empty_state(a, SEED + 1000),
+                                                    model=model)) for a in acqs[:8]], site=site)
+    return site, model, acqs, empty_state, history
+
+
+def test_standing_and_moving_stock_on_the_bridge_line(bridge) -> None:
+    site, model, acqs, empty_state, history = bridge
+    line = site.tracks_utm["main"]
+    rng = np.random.default_rng(SEED)
+    standing = make_cut("main", line, 200.0, ["gondola"] * 15, rng)
+    train, moving = make_train(1, "main", line, 1500.0, 1, 15.0, ["tank"] * 20, rng)
+    state = replace(empty_state(acqs[-1], SEED), cars=tuple(standing + moving), trains=(train,))
+    rendered = render_scene(site, state, model=model)
+    truth = truth_record(site, rendered)
+    observation = detect_scene(_scene(rendered), site, history=history)
+    assert observation.status == "ok"
+    assert abs(observation.car_equivalents - truth["cars_total"]) <= 0.25 * truth["cars_total"]
+    low, high = observation.car_equivalents_interval
+    assert low <= truth["cars_total"] <= high
+    assert len(observation.moving_trains) == 1
+    found, expected = observation.moving_trains[0], truth["moving_trains"][0]
+    assert abs(found.speed_mps - expected["speed_mps"]) <= 3.0
+    assert found.direction == expected["direction"]
+    mid = ((expected["head_x"] + expected["tail_x"]) / 2, (expected["head_y"] + expected["tail_y"]) / 2)
+    assert math.hypot(found.x - mid[0], found.y - mid[1]) < expected["length_m"]
+
+
+def test_empty_bridge_scenes_count_nothing_and_move_nothing(bridge) -> None:
+    site, model, acqs, empty_state, history = bridge
+    for acq in acqs[-4:-1]:
+        rendered = render_scene(site, empty_state(acq, SEED), model=model)
+        observation = detect_scene(_scene(rendered), site, history=history)
+        assert observation.car_equivalents is not None and observation.car_equivalents <= 3.0
+        assert observation.moving_trains == ()
