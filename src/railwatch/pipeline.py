@@ -12,8 +12,8 @@ Per scene the SCL window is read first: a scene whose tracks are hidden by cloud
 no data over them, is settled without reading the four 10 m bands.
 
 The detector compares a scene with the empty ground of the site (its ``history``), which is built
-from the clear scenes of the same tile within HISTORY_WINDOW_DAYS: those scenes are read through
-the same window cache, so each is still read from the network once, whichever needs it first.
+from the clear scenes of the same tile and season of any year (HISTORY_SEASON_DAYS): those scenes
+are read through the same window cache, so each is still read from the network once, whichever needs it first.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,10 +60,16 @@ __all__ = [
 # A scene with one of these statuses is finished; ``read_failed`` is retried by the next run.
 FINAL_STATUSES = frozenset({"ok", "cloudy", "no_data"})
 DEFAULT_WORKERS = 8
-# The history of a scene: up to HISTORY_SCENES mostly clear scenes of the same tile within
-# HISTORY_WINDOW_DAYS (the figures the detector's benchmark uses), at least MIN_HISTORY of them;
-# one history serves every scene of a HISTORY_BUCKET_DAYS period, so it is built once per period.
-HISTORY_WINDOW_DAYS = 90
+# The history of a scene: up to HISTORY_SCENES mostly clear scenes of the same tile from the
+# whole record the scan was given, of any year, whose day of the year lies within
+# HISTORY_SEASON_DAYS of the scene's (fields green up and brown off with the season; the ground
+# under the tracks does not), the closest in season first; at least MIN_HISTORY of them.  The
+# whole record and not only the months around the scene: a yard that fills up (Tumangang from
+# September 2023) is full on every neighbour of a busy date, while its empty season shows the
+# ground; analysts compare "with the empty yard" the same way.  One history serves every scene
+# of a HISTORY_BUCKET_DAYS season slot, whatever its year.  ``bench/detect_bench.py`` picks its
+# histories with ``Histories.ranked``, the same policy.
+HISTORY_SEASON_DAYS = 60
 HISTORY_SCENES = 20
 MIN_HISTORY = 3
 HISTORY_BUCKET_DAYS = 20
@@ -113,24 +119,38 @@ class Histories:
         self._built: dict[tuple[Any, int], Any] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def ranked(day: date, record: Sequence[date]) -> list[int]:
+        """Indices of ``record`` usable as history for a scene of ``day``, best first: within
+        HISTORY_SEASON_DAYS of its day of the year in any year, the closest in season first (in
+        10-day steps) and, at about the same season, other years first: a busy spell of one
+        year is then outvoted by the same season of another."""
+        def season_gap(other: date) -> int:
+            gap = abs(other.timetuple().tm_yday - day.timetuple().tm_yday)
+            return min(gap, 365 - gap)
+
+        usable = [i for i, other in enumerate(record)
+                  if other != day and season_gap(other) <= HISTORY_SEASON_DAYS]
+        return sorted(usable, key=lambda i: (season_gap(record[i]) // 10,
+                                             -abs(record[i].year - day.year),
+                                             season_gap(record[i])))
+
     def for_scene(self, acquisition: Acquisition) -> Any:
         from railwatch.detect import build_background
 
         tile = acquisition.item.properties.get("grid:code")
-        key = (tile, acquisition.solar_day.toordinal() // HISTORY_BUCKET_DAYS)
+        day = acquisition.solar_day
+        key = (tile, day.timetuple().tm_yday // HISTORY_BUCKET_DAYS)
         with self._lock:
             if key in self._built:
                 return self._built[key]
-        near = sorted(
-            (
-                other for other in self.acquisitions
-                if other.item.properties.get("grid:code") == tile
-                and other.scene_id != acquisition.scene_id
-                and abs((other.solar_day - acquisition.solar_day).days) <= HISTORY_WINDOW_DAYS
-                and (other.item.properties.get("eo:cloud_cover") or 0.0) <= HISTORY_MAX_ITEM_CLOUD
-            ),
-            key=lambda other: abs((other.solar_day - acquisition.solar_day).days),
-        )
+        record = [
+            other for other in self.acquisitions
+            if other.item.properties.get("grid:code") == tile
+            and other.scene_id != acquisition.scene_id
+            and (other.item.properties.get("eo:cloud_cover") or 0.0) <= HISTORY_MAX_ITEM_CLOUD
+        ]
+        near = [record[i] for i in self.ranked(day, [other.solar_day for other in record])]
         scenes: list[Scene] = []
         for other in near:
             if len(scenes) >= HISTORY_SCENES:
@@ -147,7 +167,7 @@ class Histories:
         background = None
         if len(scenes) >= MIN_HISTORY:
             try:
-                background = build_background(scenes)
+                background = build_background(scenes, site=self.site)
             except InputFileError:
                 background = None  # neighbours on different grids: detect without history
         with self._lock:

@@ -451,7 +451,20 @@ class Store:
             sql += " WHERE status = ?"
             params.append(status)
         rows = self._db.execute(sql + " ORDER BY published, doc_id", params).fetchall()
-        return [ArticleRow(*row[:8], metadata=json.loads(row[8])) for row in rows]
+        return [
+            ArticleRow(
+                doc_id=row[0],
+                source=row[1],
+                title=row[2],
+                published=row[3],
+                language=row[4],
+                status=row[5],
+                reason=row[6],
+                text=row[7],
+                metadata=json.loads(row[8]),
+            )
+            for row in rows
+        ]
 
     def article_extractor(self, doc_id: str) -> str | None:
         """The extractor version an article was stored with (None: not stored)."""
@@ -475,7 +488,21 @@ class Store:
         if where:
             sql += " WHERE " + " AND ".join(where)
         rows = self._db.execute(sql + " ORDER BY item, COALESCE(event_date, published), claim_id", params)
-        return [ClaimRow(*row[:9], payload=json.loads(row[9])) for row in rows.fetchall()]
+        return [
+            ClaimRow(
+                claim_id=row[0],
+                doc_id=row[1],
+                item=row[2],
+                value=row[3],
+                qualifier=row[4],
+                asserted_by=row[5],
+                event_date=row[6],
+                published=row[7],
+                cluster_id=row[8],
+                payload=json.loads(row[9]),
+            )
+            for row in rows.fetchall()
+        ]
 
     # raw access for the modules that own a table's meaning -----------------------------------
 

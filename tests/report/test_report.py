@@ -197,3 +197,16 @@ def test_write_report_replaces_atomically(filled_store: Store, tmp_path: Path) -
     write_report(filled_store, ReportRequest(site=tumangang()), out)
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_the_arabic_report_names_actors_in_arabic(filled_store: Store, tmp_path: Path) -> None:
+    from railwatch.report.claims_view import claims_timeline
+    from railwatch.timeseries import build_series
+
+    ingest_hostile_article(filled_store, tmp_path)
+    period = build_series(filled_store, SITE_ID).period
+    english = claims_timeline(filled_store, period, "en")
+    arabic = claims_timeline(filled_store, period, "ar")
+    assert [line.asserted_by for line in english] == ["CSIS Beyond Parallel"]
+    assert arabic[0].asserted_by != "CSIS Beyond Parallel"
+    assert any("\u0600" <= ch <= "\u06ff" for ch in arabic[0].asserted_by)

@@ -63,6 +63,12 @@ _HAZE_SHAPE = np.array([(wl / 490.0) ** -1.3 for wl in (490.0, 560.0, 665.0, 842
 # aerosol layer, optical depth ~ path reflectance / single-scattering phase term; ~0.5 for
 # continental aerosol; the simulator's haze uses the same figure).
 _HAZE_ATTENUATION = 0.5
+# Residual ground offset (``_remove_ground_mode``): pixels grouped by track-bed share, a cluster
+# radius of pixel noise plus ground texture left over, and enough pixels for a mode.
+_BED_SHARE_BINS = np.array([0.15, 0.45, 0.75])
+_MODE_RADIUS = 0.006
+_MODE_SAMPLES = 500
+_MODE_MIN_PIXELS = 60
 
 
 def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
@@ -118,8 +124,24 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
         delta, reference, noise = _self_reference(stack, hidden, plan)
     else:
         delta, reference, noise = _history_reference(stack, hidden, plan, history,
-                                                     snowy=snowy > 0.3)
+                                                     snowy=snowy > 0.3,
+                                                     offset=settings.remove_ground_offset)
     visible = ~hidden[plan.pixels] & np.isfinite(delta[:, plan.pixels]).all(axis=0)
+
+    # --- moving trains
+    moving = tuple(_moving(scene, delta, hidden, plan, site.direction, settings))
+    if "snow" in flags:
+        # Snow lies on the track bed in a share that changes from date to date (and with its
+        # age, its brightness): the empty ground under *this* snow is in no history, and the
+        # difference it leaves (up to ~0.2 reflectance on the ballast) is larger than a yard
+        # of cars.  Counting against it gave +80..+140 phantom cars on quiet tracks (bench).
+        unknown_tracks = tuple(TrackObservation(
+            t.id, "unknown", t.length_m, 0.0, None, None, None,
+            reason="snow on the tracks: the empty ground under it is not known")
+            for t in plan.tracks)
+        return unmeasured("unknown", "snow covers the tracks: the ground under it is not known, "
+                          "so rolling stock cannot be counted", float(visible.mean()),
+                          unknown_tracks, moving, tuple(flags))
 
     # --- occupancy
     width = settings.roof_width_m or car_width_m(site.gauges_mm)
@@ -135,8 +157,6 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     fit = fit_cells(delta[:, plan.pixels], reference[:, plan.pixels], visible, plan, noise,
                     ballast, shadow, occupancy)
 
-    # --- moving trains
-    moving = tuple(_moving(scene, delta, hidden, plan, site.direction, settings))
 
     # --- per track and per site
     track_obs, seen_m, total_m, occupied_m, variance = _per_track(plan, fit, settings)
@@ -227,7 +247,7 @@ def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
-                       history: Background, *, snowy: bool
+                       history: Background, *, snowy: bool, offset: bool = True
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(delta, matched ground, per-band pixel noise) with a history, on the whole window."""
     ground = _aligned(history, plan.shape, snowy=snowy, scene_transform_key=plan.key[1])
@@ -248,14 +268,27 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
         weight = gaussian_filter(ring.reshape(rows, cols).astype(np.float32),
                                  _LOCAL_OFFSET_SIGMA_PX)
         fields = np.empty((4, rows * cols), dtype=np.float32)
+        ring_ground = np.empty((4, rows * cols), dtype=np.float32)
         for b in range(4):
-            residual = np.where(ring, stack[b] - ground[b], 0.0).reshape(rows, cols)
-            smooth = gaussian_filter(residual.astype(np.float32), _LOCAL_OFFSET_SIGMA_PX)
-            fields[b] = np.where(weight > 0.02, smooth / np.maximum(weight, 1e-6), np.nan).ravel()
-        fallback = np.array([np.median(stack[b, ring] - ground[b, ring]) for b in range(4)])
-        fields = np.where(np.isfinite(fields), fields, fallback[:, None])
-        design = np.stack([_HAZE_SHAPE, GREEN_UP], axis=1)  # (4, 2)
-        haze = (np.linalg.pinv(design) @ fields)[0].astype(np.float32)
+            for target, values in ((fields, stack[b] - ground[b]), (ring_ground, ground[b])):
+                masked = np.where(ring, values, 0.0).reshape(rows, cols).astype(np.float32)
+                smooth = gaussian_filter(masked, _LOCAL_OFFSET_SIGMA_PX)
+                target[b] = np.where(weight > 0.02, smooth / np.maximum(weight, 1e-6),
+                                     np.nan).ravel()
+        for target, values in ((fields, stack - ground), (ring_ground, ground)):
+            fallback = np.array([np.median(values[b, ring]) for b in range(4)])
+            target[:] = np.where(np.isfinite(target), target, fallback[:, None])
+        # The ring's change is h x (path shape - attenuation x its own ground) plus greener or
+        # browner fields: per pixel, the haze column carries the local ring ground (bright
+        # fields lose more to attenuation than dark ones), so haze is not mistaken for browning.
+        haze_column = _HAZE_SHAPE[:, None] - _HAZE_ATTENUATION * ring_ground  # (4, P)
+        g11 = (haze_column**2).sum(axis=0)
+        g12 = (haze_column * GREEN_UP[:, None]).sum(axis=0)
+        g22 = float((GREEN_UP**2).sum())
+        b1 = (haze_column * fields).sum(axis=0)
+        b2 = (GREEN_UP[:, None] * fields).sum(axis=0)
+        det = np.maximum(g11 * g22 - g12**2, 1e-9)
+        haze = ((g22 * b1 - g12 * b2) / det).astype(np.float32)
     matched = ground * (1.0 - _HAZE_ATTENUATION * haze)[None, :] + haze[None, :] * _HAZE_SHAPE[
         :, None]
     delta = stack - matched
@@ -266,11 +299,42 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
         index = plan.pixels[gap]
         delta[:, index] = own_delta[:, index]
         matched[:, index] = own_ground[:, index]
+    if offset:
+        _remove_ground_mode(delta, usable, plan)
     # Noise of delta in the corridor: pixel noise plus the ground's texture that the reference
     # misses (a yard interior is one spectrum), from differences of neighbouring corridor pixels
     # (stock adds to them only at its edges).
     corridor_delta = np.where(usable[plan.pixels][None, :], delta[:, plan.pixels], np.nan)
     return delta, matched, _floor(_difference_noise(corridor_delta))
+
+
+def _remove_ground_mode(delta: np.ndarray, usable: np.ndarray, plan: PixelPlan) -> None:
+    """Take out (in place) what the history's ground is off by in this scene, per kind of pixel.
+
+    The history's ground is off by a few thousandths over whole stretches of the site (dates
+    matched to a common level, ballast and verges seen in another season, haze left over), and
+    summed over a thousand corridor pixels that is tens of phantom cars.  Empty ground shows that
+    offset plus noise, one tight cluster; pixels with stock scatter, each car another colour,
+    another share of the pixel.  So per band of track-bed share (ballast, mixed, verge) the
+    densest cluster of the residuals is the offset, and it is removed.  It stays the empty ground
+    as long as a good share of the pixels holds no car, true of every yard up to ~50 % occupied
+    (tracks 5 m apart: a pixel touches two tracks).
+    """
+    pixels = plan.pixels
+    ok = usable[pixels] & np.isfinite(delta[:, pixels]).all(axis=0)
+    kind = np.digitize(plan.bed_share, _BED_SHARE_BINS)
+    rng = np.random.default_rng(0)
+    for k in np.unique(kind):
+        members = np.flatnonzero(ok & (kind == k))
+        if members.size < _MODE_MIN_PIXELS:
+            continue
+        sample = members if members.size <= _MODE_SAMPLES else rng.choice(
+            members, _MODE_SAMPLES, replace=False)
+        values = delta[:, pixels[sample]].T  # (S, 4)
+        near = (np.abs(values[:, None, :] - values[None, :, :]) <= _MODE_RADIUS).all(axis=2)
+        densest = int(np.argmax(near.sum(axis=1)))
+        offset = np.median(values[near[densest]], axis=0)
+        delta[:, pixels[kind == k]] -= offset[:, None].astype(delta.dtype)
 
 
 def _aligned(history: Background, shape: tuple[int, int], *, snowy: bool,

@@ -23,7 +23,7 @@ __all__ = [
 
 # Bump whenever a change can alter any number the detector reports: the store keys observations
 # by (site, scene, detector version), so old and new results never mix.
-DETECTOR_VERSION = "railwatch-detect 2.0.0"
+DETECTOR_VERSION = "railwatch-detect 2.1.0"
 
 # Time each 10 m band is sensed after B02 (seconds).  Fisser et al. 2022, Remote Sensing
 # 14(7):1595, parallax table; B02-B04 1.005 s also in Markuse 2017 (see SENSOR.md).  The lags vary
@@ -61,6 +61,9 @@ class DetectSettings:
     # --- occupancy (in units of the block's noise)
     occupied_threshold: float = 4.0
     extra_type_penalty: float = 9.0
+    # Remove the history's residual offset per kind of corridor pixel (the densest cluster of
+    # scene - history; ``core._remove_ground_mode``).
+    remove_ground_offset: bool = True
     # Error of the ground reference shared by a block's pixels (reflectance): residual haze,
     # phenology between the history's dates and the scene, a yard's texture.
     reference_bias: float = 0.0015

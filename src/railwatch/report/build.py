@@ -233,7 +233,7 @@ def render_report(store: Store, request: ReportRequest) -> str:
               if p.cars is not None and p.site == site.id and p.date_precision == "day"]
     chips: list[Chip] = [make_chip(p, site, role, loc, scenes=request.scenes)
                          for p, role in _chip_passes(series)]
-    claims: Sequence[ClaimLine] = claims_timeline(store, series.period)
+    claims: Sequence[ClaimLine] = claims_timeline(store, series.period, request.lang)
     generated = request.generated or datetime.now(UTC)
     context: dict[str, Any] = {
         "loc": loc,

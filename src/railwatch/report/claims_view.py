@@ -55,18 +55,27 @@ def _day(text: str | None) -> date | None:
         return None
 
 
-def claims_timeline(store: Store, period: Period) -> list[ClaimLine]:
-    """Timeline points dated inside ``period``, oldest first (empty when there are no claims)."""
+def claims_timeline(store: Store, period: Period, lang: str = "en") -> list[ClaimLine]:
+    """Timeline points dated inside ``period``, oldest first (empty when there are no claims).
+
+    Actors are named in ``lang`` where the alias tables know a name in it (the Arabic report says
+    "هيئة الأركان المشتركة", not "Joint Chiefs of Staff")."""
     from railwatch.claims import claims_from_store, denials_from_store, load_lexicon, timeline
 
     claims = claims_from_store(store)
     if not claims:
         return []
+    lexicon = load_lexicon()
+    local_names = {actor.name: actor.names.get(lang, actor.name) for actor in lexicon.actors.values()}
+
+    def named(actor: str) -> str:
+        return local_names.get(actor, actor)
+
     by_cluster: dict[str, Any] = {}
     for claim in claims:
         by_cluster.setdefault(claim.cluster_id, claim)
     lines = []
-    for point in timeline(claims, denials_from_store(store), load_lexicon()):
+    for point in timeline(claims, denials_from_store(store), lexicon):
         day = _day(point.date)
         if day is None or day not in period:
             continue
@@ -79,11 +88,11 @@ def claims_timeline(store: Store, period: Period) -> list[ClaimLine]:
             value=point.value,
             high=example.high if example is not None and point.qualifier == "range" else None,
             qualifier=point.qualifier,
-            asserted_by=point.asserted_by or "",
+            asserted_by=named(point.asserted_by or ""),
             sources=point.sources,
             languages=tuple(point.languages),
             change=point.change,
-            denied_by=tuple(point.denied_by),
+            denied_by=tuple(named(actor) for actor in point.denied_by),
             quote=(example.quote if example else "")[:400],
             quote_language=(example.language or "") if example else "",
             document=example.doc if example else "",
