@@ -48,10 +48,11 @@ from railwatch.detect.occupancy import (
     fit_cells,
     shadow_width,
 )
-from railwatch.detect.spectra import car_width_m, sun_position
+from railwatch.detect.spectra import car_width_m
 from railwatch.errors import InputFileError
 from railwatch.imagery import BAND_KEYS, Scene
 from railwatch.sites import Site
+from railwatch.sun import sun_position
 
 __all__ = ["detect_scene", "moving_along_lines"]
 

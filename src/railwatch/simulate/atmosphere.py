@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 
 import numpy as np
 from scipy import ndimage
@@ -38,7 +37,6 @@ __all__ = [
     "Sky",
     "apply_sky",
     "make_sky",
-    "sun_position",
 ]
 
 GROUND_SPEED_MPS = 6_700.0
@@ -54,26 +52,6 @@ HAZE_SHAPE = tuple((wl / 490.0) ** -1.3 for wl in (490.0, 560.0, 665.0, 842.0))
 CLOUD_FIELD_RES_M = 20.0
 
 
-def sun_position(when: datetime, lon: float, lat: float) -> tuple[float, float]:
-    """(elevation, azimuth clockwise from north) of the sun in degrees at ``when`` (UTC)."""
-    doy = when.timetuple().tm_yday
-    hour = when.hour + when.minute / 60 + when.second / 3600
-    gamma = 2 * math.pi / 365 * (doy - 1 + (hour - 12) / 24)
-    eqtime = 229.18 * (0.000075 + 0.001868 * math.cos(gamma) - 0.032077 * math.sin(gamma)
-                       - 0.014615 * math.cos(2 * gamma) - 0.040849 * math.sin(2 * gamma))
-    decl = (0.006918 - 0.399912 * math.cos(gamma) + 0.070257 * math.sin(gamma)
-            - 0.006758 * math.cos(2 * gamma) + 0.000907 * math.sin(2 * gamma)
-            - 0.002697 * math.cos(3 * gamma) + 0.00148 * math.sin(3 * gamma))
-    true_solar_minutes = hour * 60 + eqtime + 4 * lon
-    hour_angle = math.radians(true_solar_minutes / 4 - 180)
-    phi = math.radians(lat)
-    cos_zenith = (math.sin(phi) * math.sin(decl)
-                  + math.cos(phi) * math.cos(decl) * math.cos(hour_angle))
-    zenith = math.acos(max(-1.0, min(1.0, cos_zenith)))
-    azimuth = math.degrees(math.atan2(math.sin(hour_angle),
-                                      math.cos(hour_angle) * math.sin(phi)
-                                      - math.tan(decl) * math.cos(phi))) + 180.0
-    return 90.0 - math.degrees(zenith), azimuth % 360.0
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ from railwatch.simulate.atmosphere import (
     Sky,
     apply_sky,
     make_sky,
-    sun_position,
 )
 from railwatch.simulate.grid import TileGrid, Window, tile_grid
 from railwatch.simulate.landcover import CODE, LandCover, draw_landcover
@@ -47,6 +46,7 @@ from railwatch.simulate.spectra import (
 )
 from railwatch.simulate.truth import FineGrid, paint_cars
 from railwatch.sites import Site
+from railwatch.sun import sun_position
 
 __all__ = ["DEFAULT_MARGIN_M", "RenderedScene", "SceneGrid", "SiteModel", "render_scene",
            "scene_grid", "site_model"]
