@@ -70,6 +70,8 @@ _BED_SHARE_BINS = np.array([0.15, 0.45, 0.75])
 _MODE_RADIUS = 0.006
 _MODE_SAMPLES = 500
 _MODE_MIN_PIXELS = 60
+# Pseudo-blocks of the ground ring needed to measure the scene's reference error.
+_RING_MIN_GROUPS = 50
 
 
 def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
@@ -152,9 +154,15 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
                           height_m=settings.car_height_m, width_m=width,
                           neighbour_share=settings.neighbour_occupied_share)
     ballast = ballast_spectrum(reference[:, plan.pixels], plan.bed_share)
+    reference_error = np.full(4, settings.reference_bias)
+    if history is not None and settings.reference_from_ring:
+        reference_error = _ring_reference_error(delta, ~hidden, plan, noise,
+                                                settings.reference_bias,
+                                                settings.min_reference_bias)
     occupancy = OccupancySettings(width, settings.car_height_m, settings.neighbour_occupied_share,
-                                  settings.occupied_threshold, settings.extra_type_penalty,
-                                  settings.reference_bias)
+                                  settings.occupied_threshold, settings.neighbour_threshold,
+                                  settings.extra_type_penalty, reference_error,
+                                  settings.split_contrast)
     fit = fit_cells(delta[:, plan.pixels], reference[:, plan.pixels], visible, plan, noise,
                     ballast, shadow, occupancy)
 
@@ -336,6 +344,42 @@ def _remove_ground_mode(delta: np.ndarray, usable: np.ndarray, plan: PixelPlan) 
         densest = int(np.argmax(near.sum(axis=1)))
         offset = np.median(values[near[densest]], axis=0)
         delta[:, pixels[kind == k]] -= offset[:, None].astype(delta.dtype)
+
+
+def _ring_reference_error(delta: np.ndarray, seen: np.ndarray, plan: PixelPlan,
+                          noise: np.ndarray, fallback: float, floor: float) -> np.ndarray:
+    """The error of the ground reference shared by neighbouring pixels in this scene (4,).
+
+    Measured on pseudo-blocks of 2 x 2 pixels of the ground ring (30-150 m from the tracks, no
+    stock): their sums spread as ``n noise^2 + n^2 error^2``; what the pixel noise does not explain
+    is the shared error.  Under broken cloud it is 5-20x what it is in clear weather (cloud
+    edges beyond the margin, thin veils, their shadows), and a fixed value either drops single
+    cars in clear scenes or counts cloud texture as cars in cloudy ones.
+    """
+    rows, cols = plan.shape
+    ring = np.zeros(rows * cols, dtype=bool)
+    ring[plan.ring] = True
+    ring &= seen & np.isfinite(delta).all(axis=0)
+    row, col = np.divmod(np.arange(rows * cols), cols)
+    group = (row // 2) * ((cols + 1) // 2) + col // 2
+    groups = int(group.max()) + 1
+    full = np.bincount(group, weights=ring, minlength=groups) == 4
+    if full.sum() < _RING_MIN_GROUPS:
+        return np.full(4, fallback)
+    chosen = ring & full[group]
+    sums = np.stack([np.bincount(group[chosen], weights=delta[b, chosen], minlength=groups)[full]
+                     for b in range(4)])
+    # Fields green up and brown off, and haze is left over, over whole stretches: both are
+    # nuisances the corridor's fit already allows for, so their directions are removed first.
+    nuisance = np.stack([GREEN_UP, _HAZE_SHAPE], axis=1)  # (4, 2)
+    basis, _ = np.linalg.qr(nuisance)
+    centred = sums - np.median(sums, axis=1, keepdims=True)
+    residual = centred - basis @ (basis.T @ centred)
+    # |residual|^2 of white noise of variance s^2 per band is s^2 x chi-square(2 dof), median
+    # 2 ln 2.
+    variance = float(np.median((residual**2).sum(axis=0))) / (2.0 * math.log(2.0))
+    shared = math.sqrt(max(variance - 4.0 * float(np.mean(noise**2)), 0.0)) / 4.0
+    return np.full(4, max(shared, floor))
 
 
 def _aligned(history: Background, shape: tuple[int, int], *, snowy: bool,

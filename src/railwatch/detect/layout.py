@@ -93,6 +93,7 @@ class PixelPlan:
     cell_gap: np.ndarray  # (C, 2) free width beside a car to the next track (left, right), m
     cell_length: np.ndarray  # (C,) track length the block holds, summed over its tracks, m
     cell_track_length: np.ndarray  # (C, T) track length of each track in the block, m
+    cell_neighbours: np.ndarray  # (C, 2) the blocks before and after along the bundle, -1 none
     ring: np.ndarray  # flat indices of pixels near, but off, the tracks
 
 
@@ -229,11 +230,14 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
                      cell=cell.astype(np.int64), bed_share=bed.astype(np.float32),
                      track_weight=weight.astype(np.float32), cell_azimuth=azimuth,
                      cell_gap=gap, cell_length=cell_track_length.sum(axis=1),
-                     cell_track_length=cell_track_length, ring=ring)
+                     cell_track_length=cell_track_length,
+                     cell_neighbours=np.array([[lookup.get(int(k) - 1, -1), lookup.get(int(k) + 1, -1)]
+                                               for k in unique], dtype=np.int64).reshape(-1, 2),
+                     ring=ring)
 
 
 def _empty(key: tuple, shape: tuple[int, int]) -> PixelPlan:
     none = np.zeros(0, dtype=np.int64)
     return PixelPlan(key, shape, (), none, none, np.zeros(0, np.float32),
                      np.zeros((0, 0), np.float32), np.zeros(0), np.zeros((0, 2)), np.zeros(0),
-                     np.zeros((0, 0)), none)
+                     np.zeros((0, 0)), np.zeros((0, 2), np.int64), none)

@@ -23,7 +23,7 @@ __all__ = [
 
 # Bump whenever a change can alter any number the detector reports: the store keys observations
 # by (site, scene, detector version), so old and new results never mix.
-DETECTOR_VERSION = "railwatch-detect 2.1.0"
+DETECTOR_VERSION = "railwatch-detect 2.2.0"
 
 # Time each 10 m band is sensed after B02 (seconds).  Fisser et al. 2022, Remote Sensing
 # 14(7):1595, parallax table; B02-B04 1.005 s also in Markuse 2017 (see SENSOR.md).  The lags vary
@@ -60,13 +60,22 @@ class DetectSettings:
     min_track_visible_fraction: float = 0.3
     # --- occupancy (in units of the block's noise)
     occupied_threshold: float = 4.0
+    # A block next to a block with stock needs only this much (stock stands in cuts).
+    neighbour_threshold: float = 2.5
     extra_type_penalty: float = 9.0
     # Remove the history's residual offset per kind of corridor pixel (the densest cluster of
     # scene - history; ``core._remove_ground_mode``).
     remove_ground_offset: bool = True
     # Error of the ground reference shared by a block's pixels (reflectance): residual haze,
     # phenology between the history's dates and the scene, a yard's texture.
+    # (The fixed value, used without a history or when too little of the ring is seen.)
     reference_bias: float = 0.0015
+    # Measure it per scene and band on pseudo-blocks of the ground ring instead
+    # (``core._ring_reference_error``), never below ``min_reference_bias``.
+    reference_from_ring: bool = True
+    min_reference_bias: float = 0.0005
+    # Fit each block's darker and brighter pixels apart (``occupancy.fit_cells``).
+    split_contrast: bool = True
     # --- runs along a track (motion)
     min_run_m: float = 10.0
     max_gap_m: float = 10.0
