@@ -306,6 +306,10 @@ class StacServer:
         with self._lock:
             self.log.clear()
 
+    def _replace(self, old: ServedRequest, new: ServedRequest) -> None:
+        with self._lock:
+            self.log[self.log.index(old)] = new
+
     def _record(self, entry: ServedRequest) -> None:
         with self._lock:
             self.log.append(entry)
@@ -416,18 +420,20 @@ def _handler_for(server: StacServer) -> type[BaseHTTPRequestHandler]:
             if truncate is not None:
                 self.send_header("Connection", "close")
             self.end_headers()
-            sent = 0
-            if method != "HEAD":
-                chunk = payload if truncate is None else payload[: int(len(payload) * truncate)]
+            chunk = b"" if method == "HEAD" else (
+                payload if truncate is None else payload[: int(len(payload) * truncate)])
+            # Logged before the body goes out: a client that has its answer may look at the log
+            # at once, and must find this request in it.
+            entry = ServedRequest(method, path, status, len(chunk), self.headers.get("Range"))
+            server._record(entry)
+            if chunk:
                 try:
                     self.wfile.write(chunk)
                     self.wfile.flush()
-                    sent = len(chunk)
                 except (BrokenPipeError, ConnectionResetError):
-                    sent = 0
+                    server._replace(entry, ServedRequest(method, path, status, 0, entry.range))
             if truncate is not None:
                 self.close_connection = True
-            server._record(ServedRequest(method, path, status, sent, self.headers.get("Range")))
 
         def _route(
             self, method: str, path: str, query: str, body: bytes
