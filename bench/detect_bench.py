@@ -86,15 +86,6 @@ class Row:
     clouded_tracks: dict = field(default_factory=dict)
 
 
-def to_scene(rendered) -> Scene:
-    """The in-memory rendering as ``imagery.read_item`` would give it (SCL 20 m -> 10 m)."""
-    scl = np.repeat(np.repeat(rendered.scl, 2, axis=0), 2, axis=1)
-    rows, cols = rendered.bands["blue"].shape
-    return Scene(scene_id=rendered.state.acquisition.item_id, datetime=rendered.datetime,
-                 epsg=rendered.epsg, transform=rendered.transform, bands=rendered.bands,
-                 scl=scl[:rows, :cols], simulated=True)
-
-
 def condition(truth: dict) -> str:
     if truth["cloud_fraction_tracks"] > 0.7:
         return "overcast"
@@ -128,7 +119,7 @@ class Case:
 
     def render(self, state):
         rendered = render_scene(self.site, state, model=self.model)
-        return rendered, to_scene(rendered)
+        return rendered, rendered.as_scene()
 
     def _record_scene(self, index: int) -> Scene | None:
         if index not in self._rendered:

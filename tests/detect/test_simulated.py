@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from railwatch.detect import build_background, detect_scene
-from railwatch.imagery import Scene
 from railwatch.simulate import (
     Weather,
     acquisitions,
@@ -40,14 +39,6 @@ FLOOR_QUIET_CLEAR_CARS = 35.0
 FLOOR_QUIET_HAZY_CARS = 85.0
 
 
-def _scene(rendered) -> Scene:
-    scl = np.repeat(np.repeat(rendered.scl, 2, axis=0), 2, axis=1)
-    rows, cols = rendered.bands["blue"].shape
-    return Scene(scene_id=rendered.state.acquisition.item_id, datetime=rendered.datetime,
-                 epsg=rendered.epsg, transform=rendered.transform, bands=rendered.bands,
-                 scl=scl[:rows, :cols], simulated=True)
-
-
 @pytest.fixture(scope="module")
 def bridge():
     site = resolve_simulation_site("tumen-bridge")
@@ -60,8 +51,8 @@ def bridge():
         return replace(scene_state_for(scenario, site, acq, seed), cars=(), trains=(),
                        weather=clear)
 
-    history = build_background([_scene(render_scene(site, empty_state(a, SEED + 1000),
-                                                    model=model)) for a in acqs[:8]], site=site)
+    history = build_background([render_scene(site, empty_state(a, SEED + 1000),
+                                                    model=model).as_scene() for a in acqs[:8]], site=site)
     return site, model, acqs, empty_state, history
 
 
@@ -74,7 +65,7 @@ def test_standing_and_moving_stock_on_the_bridge_line(bridge) -> None:
     state = replace(empty_state(acqs[-1], SEED), cars=tuple(standing + moving), trains=(train,))
     rendered = render_scene(site, state, model=model)
     truth = truth_record(site, rendered)
-    observation = detect_scene(_scene(rendered), site, history=history)
+    observation = detect_scene(rendered.as_scene(), site, history=history)
     assert observation.status == "ok"
     assert abs(observation.car_equivalents - truth["cars_total"]) <= 0.25 * truth["cars_total"]
     low, high = observation.car_equivalents_interval
@@ -91,7 +82,7 @@ def test_empty_bridge_scenes_count_nothing_and_move_nothing(bridge) -> None:
     site, model, acqs, empty_state, history = bridge
     for acq in acqs[-4:-1]:
         rendered = render_scene(site, empty_state(acq, SEED), model=model)
-        observation = detect_scene(_scene(rendered), site, history=history)
+        observation = detect_scene(rendered.as_scene(), site, history=history)
         assert observation.car_equivalents is not None and observation.car_equivalents <= 3.0
         assert observation.moving_trains == ()
 
@@ -107,7 +98,7 @@ def yard():
         return replace(scene_state_for(scenario, site, acq, seed), cars=(), trains=(),
                        weather=weather or Weather())
 
-    history = build_background([_scene(render_scene(site, state(a, SEED + 1000), model=model))
+    history = build_background([render_scene(site, state(a, SEED + 1000), model=model).as_scene()
                                 for a in acqs[:8]], site=site)
     return site, model, acqs, state, history
 
@@ -120,13 +111,13 @@ def test_standing_cuts_in_the_yard_and_a_quiet_hazy_yard(yard) -> None:
     busy = replace(state(acqs[-1], SEED), cars=tuple(cuts))
     rendered = render_scene(site, busy, model=model)
     truth = truth_record(site, rendered)["cars_total"]
-    observation = detect_scene(_scene(rendered), site, history=history)
+    observation = detect_scene(rendered.as_scene(), site, history=history)
     assert observation.status == "ok"
     assert abs(observation.car_equivalents - truth) <= FLOOR_YARD_REL * truth
     # The empty yard, clear and under haze: few phantom cars, no moving train.
     for haze, floor in ((0.0, FLOOR_QUIET_CLEAR_CARS), (0.04, FLOOR_QUIET_HAZY_CARS)):
         empty = state(acqs[-2], SEED, Weather(haze=haze))
-        quiet = detect_scene(_scene(render_scene(site, empty, model=model)), site,
+        quiet = detect_scene(render_scene(site, empty, model=model).as_scene(), site,
                              history=history)
         assert quiet.car_equivalents is not None and quiet.car_equivalents <= floor
         assert quiet.moving_trains == ()

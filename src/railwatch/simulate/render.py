@@ -19,6 +19,7 @@ from affine import Affine
 from rasterio import features
 from shapely.geometry import LineString
 
+from railwatch.imagery import Scene
 from railwatch.simulate.atmosphere import (
     OBJECT_SHADOW_LIGHT,
     Sky,
@@ -190,6 +191,15 @@ class RenderedScene:
     @property
     def datetime(self) -> datetime:
         return self.state.acquisition.datetime
+
+    def as_scene(self) -> Scene:
+        """The rendering as ``railwatch.imagery.read_item`` gives a scene (SCL 20 m -> 10 m by
+        nearest neighbour), for detecting on it without writing files."""
+        rows, cols = self.bands["blue"].shape
+        scl = np.repeat(np.repeat(self.scl, 2, axis=0), 2, axis=1)[:rows, :cols]
+        return Scene(scene_id=self.state.acquisition.item_id, datetime=self.datetime,
+                     epsg=self.epsg, transform=self.transform, bands=self.bands, scl=scl,
+                     simulated=True)
 
 
 def render_scene(site: Site, state: SceneState, *, model: SiteModel | None = None,
