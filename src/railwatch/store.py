@@ -15,10 +15,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import platformdirs
 
@@ -214,6 +214,15 @@ class ClaimRow:
     payload: dict[str, Any]
 
 
+RowT = TypeVar("RowT")
+# Columns stored as text or integers that the row dataclasses hold decoded.
+_DECODE: dict[str, Callable[[Any], Any]] = {"metadata": json.loads, "payload": json.loads, "simulated": bool}
+
+
+def _keep(value: Any) -> Any:
+    return value
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -322,30 +331,7 @@ class Store:
             )
 
     def scenes(self, site: str, *, status: str | None = None) -> list[SceneRow]:
-        sql = (
-            "SELECT site, scene_id, datetime, status, reason, platform, cloud_cover, "
-            "processing_baseline, simulated, metadata FROM scenes WHERE site = ?"
-        )
-        params: list[Any] = [site]
-        if status is not None:
-            sql += " AND status = ?"
-            params.append(status)
-        rows = self._db.execute(sql + " ORDER BY datetime, scene_id", params).fetchall()
-        return [
-            SceneRow(
-                site=row[0],
-                scene_id=row[1],
-                datetime=row[2],
-                status=row[3],
-                reason=row[4],
-                platform=row[5],
-                cloud_cover=row[6],
-                processing_baseline=row[7],
-                simulated=bool(row[8]),
-                metadata=json.loads(row[9]),
-            )
-            for row in rows
-        ]
+        return self._select(SceneRow, "scenes", {"site": site, "status": status}, "datetime, scene_id")
 
     # observations ----------------------------------------------------------------------------
 
@@ -378,31 +364,12 @@ class Store:
             )
 
     def observations(self, site: str, *, detector_version: str | None = None) -> list[ObservationRow]:
-        sql = (
-            "SELECT site, scene_id, detector_version, datetime, status, car_equivalents, "
-            "car_equivalents_low, car_equivalents_high, visible_fraction, payload "
-            "FROM observations WHERE site = ?"
+        return self._select(
+            ObservationRow,
+            "observations",
+            {"site": site, "detector_version": detector_version},
+            "datetime, scene_id",
         )
-        params: list[Any] = [site]
-        if detector_version is not None:
-            sql += " AND detector_version = ?"
-            params.append(detector_version)
-        rows = self._db.execute(sql + " ORDER BY datetime, scene_id", params).fetchall()
-        return [
-            ObservationRow(
-                site=row[0],
-                scene_id=row[1],
-                detector_version=row[2],
-                datetime=row[3],
-                status=row[4],
-                car_equivalents=row[5],
-                car_equivalents_low=row[6],
-                car_equivalents_high=row[7],
-                visible_fraction=row[8],
-                payload=json.loads(row[9]),
-            )
-            for row in rows
-        ]
 
     # articles and claims ---------------------------------------------------------------------
     # Owned by railwatch.claims (rows: ArticleRow, ClaimRow above).  An article row and all its
@@ -443,28 +410,13 @@ class Store:
         return True
 
     def articles(self, *, status: str | None = None, with_text: bool = False) -> list[ArticleRow]:
-        text_column = "text" if with_text else "''"
-        sql = (f"SELECT doc_id, source, title, published, language, status, reason, {text_column}, "
-               "metadata FROM articles")
-        params: list[Any] = []
-        if status is not None:
-            sql += " WHERE status = ?"
-            params.append(status)
-        rows = self._db.execute(sql + " ORDER BY published, doc_id", params).fetchall()
-        return [
-            ArticleRow(
-                doc_id=row[0],
-                source=row[1],
-                title=row[2],
-                published=row[3],
-                language=row[4],
-                status=row[5],
-                reason=row[6],
-                text=row[7],
-                metadata=json.loads(row[8]),
-            )
-            for row in rows
-        ]
+        return self._select(
+            ArticleRow,
+            "articles",
+            {"status": status},
+            "published, doc_id",
+            columns={} if with_text else {"text": "''"},
+        )
 
     def article_extractor(self, doc_id: str) -> str | None:
         """The extractor version an article was stored with (None: not stored)."""
@@ -476,32 +428,35 @@ class Store:
         return {status: count for status, count in rows.fetchall()}
 
     def claim_rows(self, *, item: str | None = None, doc_id: str | None = None) -> list[ClaimRow]:
-        sql = ("SELECT claim_id, doc_id, item, value, qualifier, asserted_by, event_date, published, "
-               "cluster_id, payload FROM claims")
-        where, params = [], []
-        if item is not None:
-            where.append("item = ?")
-            params.append(item)
-        if doc_id is not None:
-            where.append("doc_id = ?")
-            params.append(doc_id)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self._db.execute(sql + " ORDER BY item, COALESCE(event_date, published), claim_id", params)
+        return self._select(
+            ClaimRow,
+            "claims",
+            {"item": item, "doc_id": doc_id},
+            "item, COALESCE(event_date, published), claim_id",
+        )
+
+    def _select(
+        self,
+        row_type: type[RowT],
+        table: str,
+        filters: dict[str, Any],
+        order: str,
+        *,
+        columns: dict[str, str] | None = None,
+    ) -> list[RowT]:
+        """Rows of ``table`` as ``row_type``: one column per dataclass field (``columns`` swaps in
+        another expression), equality ``filters`` that are not None, JSON and flag columns decoded."""
+        names = [f.name for f in fields(row_type)]  # type: ignore[arg-type]
+        selected = ", ".join((columns or {}).get(name, name) for name in names)
+        wanted = {key: value for key, value in filters.items() if value is not None}
+        sql = f"SELECT {selected} FROM {table}"
+        if wanted:
+            sql += " WHERE " + " AND ".join(f"{key} = ?" for key in wanted)
+        rows = self._db.execute(f"{sql} ORDER BY {order}", list(wanted.values())).fetchall()
+        decoders = [_DECODE.get(name, _keep) for name in names]
         return [
-            ClaimRow(
-                claim_id=row[0],
-                doc_id=row[1],
-                item=row[2],
-                value=row[3],
-                qualifier=row[4],
-                asserted_by=row[5],
-                event_date=row[6],
-                published=row[7],
-                cluster_id=row[8],
-                payload=json.loads(row[9]),
-            )
-            for row in rows.fetchall()
+            row_type(**{name: decode(value) for name, decode, value in zip(names, decoders, row, strict=True)})
+            for row in rows
         ]
 
     # raw access for the modules that own a table's meaning -----------------------------------
