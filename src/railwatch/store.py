@@ -455,7 +455,7 @@ class Store:
         rows = self._db.execute(f"{sql} ORDER BY {order}", list(wanted.values())).fetchall()
         decoders = [_DECODE.get(name, _keep) for name in names]
         return [
-            row_type(**{name: decode(value) for name, decode, value in zip(names, decoders, row, strict=True)})
+            row_type(**{n: decode(v) for n, decode, v in zip(names, decoders, row, strict=True)})
             for row in rows
         ]
 
