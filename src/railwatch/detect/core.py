@@ -31,8 +31,7 @@ from scipy.ndimage import gaussian_filter
 from shapely.geometry import LineString
 
 from railwatch.detect.background import CIRRUS_SCL, SNOW_SCL, Background, hidden_mask
-from railwatch.detect.geometry import sampler_for
-from railwatch.detect.layout import PixelPlan, footprint, pixel_plan
+from railwatch.detect.layout import PixelPlan, pixel_plan
 from railwatch.detect.model import (
     DETECTOR_VERSION,
     DetectSettings,
@@ -40,7 +39,7 @@ from railwatch.detect.model import (
     Observation,
     TrackObservation,
 )
-from railwatch.detect.motion import find_moving
+from railwatch.detect.motion import moving_trains
 from railwatch.detect.occupancy import (
     GREEN_UP,
     OccupancySettings,
@@ -132,7 +131,7 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     visible = ~hidden[plan.pixels] & np.isfinite(delta[:, plan.pixels]).all(axis=0)
 
     # --- moving trains
-    moving = tuple(_moving(scene, delta, hidden, plan, site.direction, settings))
+    moving = tuple(moving_trains(scene, delta, hidden, plan, site.direction, settings))
     if "snow" in flags:
         # Snow lies on the track bed in a share that changes from date to date (and with its
         # age, its brightness): the empty ground under *this* snow is in no history, and the
@@ -213,7 +212,7 @@ def moving_along_lines(scene: Scene, lines: dict[str, LineString], *,
     if scene.scl is not None:
         hidden |= hidden_mask(np.asarray(scene.scl)).ravel()
     delta, _, _ = _self_reference(stack, hidden, plan)
-    return _moving(scene, delta, hidden, plan, lambda x, y, h: "", settings)
+    return moving_trains(scene, delta, hidden, plan, lambda x, y, h: "", settings)
 
 
 # --- input checks -------------------------------------------------------------------------------
@@ -479,63 +478,3 @@ def _per_track(plan: PixelPlan, fit, settings: DetectSettings
     occupied_m = float(np.nansum(fit.length_m[seen_cells]))
     variance = float(np.nansum(fit.variance_m2[seen_cells]))
     return tuple(observations), seen_m, total_m, occupied_m, variance
-
-
-# --- moving trains ------------------------------------------------------------------------------
-
-
-def _moving(scene: Scene, delta: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
-            direction_of, settings: DetectSettings) -> list[MovingTrain]:
-    """Sample scene-minus-ground along every track and look for runs with one velocity."""
-    profiles = []
-    for track in plan.tracks:
-        sampler, _ = sampler_for(track.geometry, scene.transform, scene.shape,
-                                 site_key=plan.key)
-        values = sampler.sample(np.nan_to_num(delta))  # (4, n, m)
-        blocked = hidden[sampler.index].any(axis=-1) | ~sampler.inside
-        offsets = track.geometry.offsets_m
-        weights = footprint(offsets)
-        weights = (weights / np.sqrt((weights**2).sum())).astype(np.float32)
-        centre = len(offsets) // 2
-        visible = ~blocked[:, centre]
-        values[:, blocked] = 0.0
-        profiles.append((track, np.einsum("bnm,m->bn", values, weights), visible))
-    if not profiles:
-        return []
-    noise_raw, noise_smooth = _profile_noise([p for _, p, _ in profiles])
-    found: list[MovingTrain] = []
-    for track, profile, visible in profiles:
-        found.extend(find_moving(profile, visible, track.geometry, noise_raw, noise_smooth,
-                                 direction_of, settings))
-    return found
-
-
-def _profile_noise(profiles: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band noise of the matched-filter profile, raw and smoothed over three stations.
-
-    Measured on differences 25 m apart: rolling stock adds to them only at the ends of runs, so
-    their median absolute value measures the noise even on a busy track.
-    """
-    raw, smooth = [], []
-    for profile in profiles:
-        smoothed = _smooth_along(profile)
-        lag = 10
-        if profile.shape[1] > lag:
-            raw.append(profile[:, lag:] - profile[:, :-lag])
-            smooth.append(smoothed[:, lag:] - smoothed[:, :-lag])
-    if not raw:
-        return np.full(4, 1e-2), np.full(4, 1e-2)
-
-    def robust(diffs: list[np.ndarray]) -> np.ndarray:
-        joined = np.concatenate(diffs, axis=1)
-        joined = np.where(joined == 0.0, np.nan, joined)  # blocked stations
-        noise = 1.4826 * _nanmedian(np.abs(joined), axis=1) / math.sqrt(2)
-        return np.where(np.isfinite(noise) & (noise > 1e-5), noise, 1e-2)
-
-    return robust(raw), robust(smooth)
-
-
-def _smooth_along(values: np.ndarray) -> np.ndarray:
-    """Running mean over three stations (~7.5 m, half a car) along axis 1."""
-    padded = np.concatenate([values[:, :1], values, values[:, -1:]], axis=1)
-    return (padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]) / 3.0

@@ -19,17 +19,19 @@ four shifts gives ``v``, its standard error, and a chi-square that tells a rigid
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import median_filter
 
-from railwatch.detect.geometry import TrackGeometry
+from railwatch.detect.geometry import TrackGeometry, sampler_for
+from railwatch.detect.layout import PixelPlan, footprint
 from railwatch.detect.model import BAND_LAGS_S, DetectSettings, MovingTrain
-from railwatch.imagery import BAND_KEYS
+from railwatch.imagery import BAND_KEYS, Scene
 
-__all__ = ["VelocityFit", "find_moving", "fit_velocity"]
+__all__ = ["VelocityFit", "find_moving", "fit_velocity", "moving_trains"]
 
 LAGS = np.array([BAND_LAGS_S[k] for k in BAND_KEYS])
 _BASELINE_M = 1500.0
@@ -293,3 +295,66 @@ def _confidence(significance: float, chi2: float, coherence: float) -> float:
     from_fit = math.exp(-max(0.0, chi2 - 2.0) / 6.0)
     from_shape = min(1.0, coherence / 0.6)
     return float(from_significance * from_fit * from_shape)
+
+
+# --- moving trains ------------------------------------------------------------------------------
+
+
+def moving_trains(scene: Scene, delta: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
+            direction_of, settings: DetectSettings) -> list[MovingTrain]:
+    """Moving trains on every track of ``plan``: scene-minus-ground ``delta`` (4, pixels) sampled
+    along each track, then runs of stock with one velocity (``find_moving``)."""
+    profiles = []
+    for track in plan.tracks:
+        sampler, _ = sampler_for(track.geometry, scene.transform, scene.shape,
+                                 site_key=plan.key)
+        values = sampler.sample(np.nan_to_num(delta))  # (4, n, m)
+        blocked = hidden[sampler.index].any(axis=-1) | ~sampler.inside
+        offsets = track.geometry.offsets_m
+        weights = footprint(offsets)
+        weights = (weights / np.sqrt((weights**2).sum())).astype(np.float32)
+        centre = len(offsets) // 2
+        visible = ~blocked[:, centre]
+        values[:, blocked] = 0.0
+        profiles.append((track, np.einsum("bnm,m->bn", values, weights), visible))
+    if not profiles:
+        return []
+    noise_raw, noise_smooth = _profile_noise([p for _, p, _ in profiles])
+    found: list[MovingTrain] = []
+    for track, profile, visible in profiles:
+        found.extend(find_moving(profile, visible, track.geometry, noise_raw, noise_smooth,
+                                 direction_of, settings))
+    return found
+
+
+def _profile_noise(profiles: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band noise of the matched-filter profile, raw and smoothed over three stations.
+
+    Measured on differences 25 m apart: rolling stock adds to them only at the ends of runs, so
+    their median absolute value measures the noise even on a busy track.
+    """
+    raw, smooth = [], []
+    for profile in profiles:
+        smoothed = _smooth_along(profile)
+        lag = 10
+        if profile.shape[1] > lag:
+            raw.append(profile[:, lag:] - profile[:, :-lag])
+            smooth.append(smoothed[:, lag:] - smoothed[:, :-lag])
+    if not raw:
+        return np.full(4, 1e-2), np.full(4, 1e-2)
+
+    def robust(diffs: list[np.ndarray]) -> np.ndarray:
+        joined = np.concatenate(diffs, axis=1)
+        joined = np.where(joined == 0.0, np.nan, joined)  # blocked stations
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a band with every station blocked
+            noise = 1.4826 * np.nanmedian(np.abs(joined), axis=1) / math.sqrt(2)
+        return np.where(np.isfinite(noise) & (noise > 1e-5), noise, 1e-2)
+
+    return robust(raw), robust(smooth)
+
+
+def _smooth_along(values: np.ndarray) -> np.ndarray:
+    """Running mean over three stations (~7.5 m, half a car) along axis 1."""
+    padded = np.concatenate([values[:, :1], values, values[:, -1:]], axis=1)
+    return (padded[:, :-2] + padded[:, 1:-1] + padded[:, 2:]) / 3.0
