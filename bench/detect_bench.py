@@ -79,7 +79,7 @@ class Row:
     site: str
     kind: str  # "count", "train", "empty"
     condition: str
-    truth_cars: int
+    truth_cars: float  # car-equivalents of the stock inside the AOI
     truth_trains: list[dict]
     by_ground: dict[str, Estimate] = field(default_factory=dict)
     self_cars: float | None = None
@@ -148,7 +148,7 @@ class Case:
                 scenes.append(scene)
             if len(scenes) >= HISTORY_SCENES:
                 break
-        background = (build_background(scenes, site=self.site if YARD_MODES else None)
+        background = (build_background(scenes, site=self.site, )
                       if len(scenes) >= MIN_HISTORY else None)
         self._histories[key] = background
         return background
@@ -162,16 +162,17 @@ class Case:
 
 
 SETTINGS = DetectSettings()
-# One ground spectrum per yard interior (``build_background(site=)``), as the pipeline builds it;
-# ``--no-yard-modes`` for the per-pixel ground alone (diagnostic).
-YARD_MODES = True
 
 
 def detect_row(case: Case, kind: str, state, grounds: list[str], *,
                with_self: bool = False) -> Row:
     rendered, scene = case.render(state)
     truth = truth_record(case.site, rendered, seed=case.seed)
-    row = Row(case.site_id, kind, condition(truth), truth["cars_total"], truth["moving_trains"],
+    # The detector measures occupied length, so its truth is the stock's length in car-equivalents
+    # (ore gondolas are 12.9 m, passenger cars 24 m: counting cars would mix in the fleet's mix).
+    equivalents = sum(car["length_m"] for car in truth["cars"]
+                      if car["inside_aoi"]) / SETTINGS.car_length_m
+    row = Row(case.site_id, kind, condition(truth), equivalents, truth["moving_trains"],
               clouded_tracks=truth["cloud_fraction_by_track"])
     for ground in grounds:
         history = case.history(state.acquisition) if ground == "history" else case.oracle(
@@ -266,7 +267,7 @@ def _target(stats: dict) -> str:
 def count_table(rows: list[Row], ground: str) -> None:
     counting = [r for r in rows if r.kind == "count" and ground in r.by_ground]
     print(f"\n## Car-equivalents per site, ground = {ground} "
-          "(scene truth: cars inside the AOI, moving or not)")
+          "(truth: length of the stock inside the AOI / car length, moving or not)")
     print("target: MAE <= 15 % of the mean count, or <= 3 cars where fewer than 20 stand")
     print(f"{'site':15} {'condition':14} {'n':>3} {'truth':>6} {'MAE':>7} {'rel':>6} {'bias':>7} "
           f"{'MAE mean':>8} {'MAE 0':>7} {'MAE self':>8} {'in CI':>6} {'unkn':>4}  target")
@@ -383,12 +384,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="record: the pipeline's policy; window: the old +-90 days")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="override DetectSettings fields (diagnostics)")
-    parser.add_argument("--no-yard-modes", action="store_true",
-                        help="histories without the yard-interior ground spectrum (diagnostic)")
     parser.add_argument("--no-self", action="store_true", help="skip the no-history baseline")
     args = parser.parse_args(argv)
-    global SETTINGS, YARD_MODES
-    YARD_MODES = not args.no_yard_modes
+    global SETTINGS
     overrides = {}
     for item in args.set:
         name, _, value = item.partition("=")

@@ -138,8 +138,8 @@ def test_background_ignores_the_stock_of_busy_dates() -> None:
     """A pixel that holds a car on two of six dates still gets its empty ground."""
     busy = [make_scene(SITE, [Cut("main", 300, 60, BOX_CAR)] if i < 2 else [], seed=30 + i,
                        scene_id=f"d{i}") for i in range(6)]
-    clean = build_background([make_scene(SITE, [], seed=40 + i) for i in range(6)])
-    mixed = build_background(busy)
+    clean = build_background([make_scene(SITE, [], seed=40 + i) for i in range(6)], site=SITE)
+    mixed = build_background(busy, site=SITE)
     car = np.abs(busy[0].bands["nir"] - clean.bands["nir"]) > 0.01  # where the car shows
     assert car.sum() >= 4
     for band in ("blue", "red", "nir"):

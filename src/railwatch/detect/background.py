@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
+from railwatch.detect.haze import GREEN_UP, haze_field, remove_haze
 from railwatch.errors import InputFileError
 from railwatch.imagery import BAND_KEYS, Scene
 from railwatch.sites import Site
@@ -121,9 +122,8 @@ def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Ba
     """The empty ground of every pixel from the scenes' clear (and, apart, snowy) observations.
 
     All scenes must share one grid: they are windows of the same site on the same tile.  With the
-    ``site``, the interior of every yard (bundles of parallel tracks) gets one ground spectrum,
-    the densest mode of all its pixels on all dates (``_yard_modes``): a busy yard pixel is clean
-    on too few dates for a per-pixel estimate.
+    ``site``, each date's haze is measured on the ground around the tracks, and yard-interior
+    pixels seen clean on too few dates get a pooled ground (``_pool_yards``).
     """
     clear_stacks: list[np.ndarray] = []
     snow_stacks: list[np.ndarray] = []
@@ -157,25 +157,45 @@ def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Ba
         raise InputFileError("no scenes to build a background from",
                              hint="give a folder with STAC items of clear dates of the site")
     transform, shape, epsg = grid
-    if clear_stacks:
-        ground, count = _ground(np.stack(clear_stacks))
-    else:
-        ground = np.full((4, *shape), np.nan, dtype=np.float32)
-        count = np.zeros(shape, dtype=np.int16)
-    snow_ground = _ground(np.stack(snow_stacks))[0] if len(snow_stacks) >= MIN_DATES else None
-    if site is not None:
-        for stacks, target in ((clear_stacks, ground), (snow_stacks, snow_ground)):
-            if target is not None and len(stacks) >= MIN_DATES:
-                _yard_modes(np.stack(stacks), target, site, Affine(*transform), epsg)
+    off_tracks = _off_tracks(site, Affine(*transform), shape, epsg)
+    rows, cols = shape
+    ground = np.full((4, rows * cols), np.nan, dtype=np.float32)
+    count = np.zeros(rows * cols, dtype=np.int16)
+    snow_ground = None
+    for stacks, winter in ((clear_stacks, False), (snow_stacks, True)):
+        if not stacks or (winter and len(stacks) < MIN_DATES):
+            continue
+        found = _ground(np.stack(stacks), off_tracks)
+        if site is not None and len(stacks) >= MIN_DATES:
+            _pool_yards(found, site, Affine(*transform), shape, epsg)
+        if winter:
+            snow_ground = found.ground.reshape(4, rows, cols)
+        else:
+            ground, count = found.ground, found.count.astype(np.int16)
     return Background(
-        bands={k: ground[i] for i, k in enumerate(BAND_KEYS)},
-        count=count,
+        bands={k: ground[i].reshape(rows, cols) for i, k in enumerate(BAND_KEYS)},
+        count=count.reshape(rows, cols),
         transform=Affine(*transform),
         epsg=epsg,
         scene_ids=tuple(ids),
         snow_bands=None if snow_ground is None else {k: snow_ground[i]
                                                      for i, k in enumerate(BAND_KEYS)},
     )
+
+
+def _off_tracks(site: Site | None, transform: Affine, shape: tuple[int, int], epsg: int
+                ) -> np.ndarray:
+    """Pixels where no rolling stock stands: the site's ground ring (30-150 m from every track,
+    ``layout``), or, without a site, every pixel (stock is then a small share of the window)."""
+    from railwatch.detect.layout import pixel_plan
+
+    rows, cols = shape
+    if site is None or epsg != site.epsg:
+        return np.ones(rows * cols, dtype=bool)
+    plan = pixel_plan(dict(site.tracks_utm), site.aoi_utm, transform, shape, site_id=site.id)
+    ring = np.zeros(rows * cols, dtype=bool)
+    ring[plan.ring] = True
+    return ring
 
 
 def hidden_mask(scl: np.ndarray, *, margin_px: int = 0) -> np.ndarray:
@@ -194,8 +214,22 @@ def hidden_mask(scl: np.ndarray, *, margin_px: int = 0) -> np.ndarray:
     return hidden
 
 
-def _ground(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(4, H, W) empty ground from (T, 4, H, W) clear observations, and the per-pixel count.
+@dataclass(frozen=True)
+class _Ground:
+    """The per-pixel ground (4, N), how many dates saw each pixel, how many of them agreed on
+    its ground (``support``), and the dates brought into one air (T, 4, N)."""
+
+    ground: np.ndarray
+    count: np.ndarray
+    support: np.ndarray
+    dates: np.ndarray
+
+
+def _ground(stack: np.ndarray, off_tracks: np.ndarray) -> _Ground:
+    """Empty ground from (T, 4, H, W) clear observations.
+
+    ``off_tracks`` (H*W,) marks the pixels where no stock stands, on which each date's haze is
+    measured.
 
     Per pixel, the largest group of dates that agree with each other within ``_AGREE_SPREADS``
     date-to-date noise in every band: on clean dates a pixel shows its ground plus noise, while
@@ -207,18 +241,20 @@ def _ground(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import warnings
 
     dates = stack.shape[0]
+    shape = stack.shape[2:]
     flat = stack.reshape(dates, 4, -1).astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels stay NaN on purpose
         centre = np.nanmedian(flat, axis=0)
-        # Bring every date to the level of the median (per band gain and offset, robust).
+        # Bring every date into the air of the median: haze changes by the day and over a few
+        # hundred metres, and without this a pixel's clean dates disagree by more than the
+        # stock on its busy ones.
         for t in range(dates):
-            for b in range(4):
-                flat[t, b] = _match(flat[t, b], centre[b])
+            flat[t] = remove_haze(flat[t], haze_field(flat[t], centre, off_tracks, shape))
         count = np.isfinite(flat[:, 0]).sum(axis=0)
         if dates < MIN_DATES:
             centre[:, count < MIN_DATES] = np.nan
-            return centre.reshape(4, *stack.shape[2:]), count.reshape(stack.shape[2:])
+            return _Ground(centre, count, np.zeros_like(count), flat)
         # Date-to-date noise per band from the differences of consecutive dates: their lower
         # quartile (0.319 sd of a normal difference) is clean ground even where fields change
         # with the season and cars come and go.
@@ -226,59 +262,77 @@ def _ground(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         spread = np.nanquantile(pairs, 0.25, axis=(0, 2)) / 0.319 / np.sqrt(2)
         spread = np.where(np.isfinite(spread) & (spread > 1e-4), spread, 1e-2)
         tolerance = _AGREE_SPREADS * spread[None, :, None]
-        best_count = np.zeros(flat.shape[2], dtype=np.int32)
-        best_value = centre.copy()
+        # A pixel's ground is the brightest value it keeps coming back to (on MIN_DATES dates
+        # or more): ore, coal, rust, paint and every shadow darken the ground, and a cut of
+        # black tanks or ore cars covering a pixel on a few busy dates also agrees with itself,
+        # while light roofs vary too much from car to car (+-12 %, 0.04 on a grey tank) to
+        # come back to one value.  The most-agreed value alone picked the ore cars of a yard
+        # that is busy on most dates of its history.  Brightness is taken across the greening
+        # of the verges (``GREEN_UP`` projected out: a browned-off field is brighter in the
+        # visible, not emptier), and values about as bright are told apart by their support.
+        unit = GREEN_UP / np.linalg.norm(GREEN_UP)
+        members = np.zeros((dates, flat.shape[2]), dtype=np.int32)
+        values = np.empty_like(flat)
         for t in range(dates):
             agree = (np.abs(flat - flat[t][None]) <= tolerance).all(axis=1)  # (T, N)
             agree &= np.isfinite(flat[:, 0])
-            members = agree.sum(axis=0)
-            value = np.nansum(np.where(agree[:, None, :], flat, 0.0), axis=0) / np.maximum(
-                members, 1)[None, :]
-            better = members > best_count
-            best_count = np.where(better, members, best_count)
-            best_value = np.where(better[None, :], value, best_value)
-        # A pixel where no two dates agree keeps the median.
-        ground = np.where((best_count >= 2)[None, :], best_value, centre)
+            members[t] = agree.sum(axis=0)
+            values[t] = np.nansum(np.where(agree[:, None, :], flat, 0.0), axis=0) / np.maximum(
+                members[t], 1)[None, :]
+        across = values - unit[None, :, None] * np.einsum("b,tbn->tn", unit, values)[:, None, :]
+        brightness = np.where(members >= MIN_DATES, across.mean(axis=1), -np.inf)
+        brightness = np.where(np.isfinite(brightness), brightness, -np.inf)
+        brightest = brightness.max(axis=0)
+        close = brightness >= brightest[None, :] - float(spread.mean())
+        chosen = np.argmax(np.where(close, members, -1), axis=0)
+        largest = np.argmax(members, axis=0)
+        # Where no value came back MIN_DATES times, the most-agreed one (and with no two dates
+        # agreeing, the median); ``support`` says how well the ground is known.
+        found = np.isfinite(brightest)
+        pick = np.where(found, chosen, largest)
+        pixel = np.arange(flat.shape[2])
+        best_count = members[pick, pixel]
+        ground = np.where((best_count >= 2)[None, :], values[pick, :, pixel].T, centre)
     ground[:, count < MIN_DATES] = np.nan
-    shape = stack.shape[2:]
-    return ground.reshape(4, *shape).astype(np.float32), count.reshape(shape).astype(np.int16)
+    return _Ground(ground.astype(np.float32), count, best_count, flat)
 
 
-def _yard_modes(stack: np.ndarray, ground: np.ndarray, site: Site, transform: Affine,
+def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int, int],
                 epsg: int) -> None:
-    """Replace the ground of yard interiors (in place) by the densest spectrum of all their
-    pixels on all dates.
+    """Give the yard-interior pixels that were clean on too few dates (in place) a pooled ground.
 
-    Pooled over a few thousand pixel-dates, the clean ground is one tight cluster (ballast and
-    gravel, texture of ~+-0.01), while car-covered samples spread in every direction (each date
-    other cars, other colours, other positions in the pixels)."""
+    Where most of a yard interior's pixels were seen empty on a few dates, their grounds agree
+    with each other within the gravel's texture, and the median of the well-supported ones is
+    the ground of the rest.  In a yard that is full on nearly every date few are, and the ground
+    is the densest spectrum of all interior pixel-dates in their brighter part: most roofs and
+    every shadow darken the ground, light roofs are rarer and far brighter (+0.2-0.4), too
+    scattered to form the densest cluster."""
     from railwatch.detect.layout import pixel_plan
 
     if epsg != site.epsg:
         return
-    dates = stack.shape[0]
-    rows, cols = stack.shape[2:]
-    plan = pixel_plan(dict(site.tracks_utm), site.aoi_utm, transform, (rows, cols),
-                      site_id=site.id)
-    flat = stack.reshape(dates, 4, -1)
+    plan = pixel_plan(dict(site.tracks_utm), site.aoi_utm, transform, shape, site_id=site.id)
     if not len(plan.pixels):
         return
-    bundle_of_pixel: np.ndarray = np.array([plan.tracks[t].bundle
-                                            for t in np.argmax(plan.track_weight, axis=1)])
-    sizes = np.bincount([t.bundle for t in plan.tracks]) if plan.tracks else np.zeros(0)
+    bundle_of_pixel = np.array([plan.tracks[t].bundle
+                                for t in np.argmax(plan.track_weight, axis=1)])
+    sizes = np.bincount([t.bundle for t in plan.tracks])
     rng = np.random.default_rng(0)
     for bundle in np.flatnonzero(sizes >= 2):
         interior = plan.pixels[(bundle_of_pixel == bundle) & (plan.bed_share >= _YARD_BED_SHARE)]
         if interior.size < 20:
             continue
-        samples = flat[:, :, interior].transpose(0, 2, 1).reshape(-1, 4)
+        supported = found.support[interior] >= MIN_DATES
+        weak = interior[~supported]
+        if not weak.size:
+            continue
+        if supported.sum() >= max(20, interior.size // 3):
+            found.ground[:, weak] = np.median(found.ground[:, interior[supported]], axis=1)[:, None]
+            continue
+        samples = found.dates[:, :, interior].transpose(0, 2, 1).reshape(-1, 4)
         samples = samples[np.isfinite(samples).all(axis=1)]
         if len(samples) < 50:
             continue
-        # Most roofs (paint, rust, ore, coal, black tanks) and every shadow are darker than
-        # ballast, so the tails of the cars on neighbouring tracks darken almost every pixel of
-        # a busy yard a little; the clean ground is in the brighter half.  Light roofs are rarer
-        # and far brighter (+0.2-0.4), too scattered to form the densest cluster there.
         brightness = samples[:, :3].mean(axis=1)
         samples = samples[brightness >= np.quantile(brightness, _MODE_BRIGHT_QUANTILE)]
         if len(samples) > _MODE_SAMPLES:
@@ -286,28 +340,8 @@ def _yard_modes(stack: np.ndarray, ground: np.ndarray, site: Site, transform: Af
         spread = 1.4826 * np.median(np.abs(samples - np.median(samples, axis=0)), axis=0)
         radius = np.maximum(_MODE_RADIUS, 0.25 * spread)
         near = (np.abs(samples[:, None, :] - samples[None, :, :]) <= radius).all(axis=2)
-        densest = int(np.argmax(near.sum(axis=1)))
-        mode = np.median(samples[near[densest]], axis=0)
+        mode = np.median(samples[near[int(np.argmax(near.sum(axis=1)))]], axis=0)
         # Tracks laid in grass (NDVI of green vegetation) have no uniform apron to pool.
         if (mode[3] - mode[2]) / max(mode[3] + mode[2], 1e-6) >= _MAX_APRON_NDVI:
             continue
-        ground.reshape(4, -1)[:, interior] = mode[:, None]
-
-
-def _match(values: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``values`` mapped onto ``target`` by a robust gain and offset (trimmed least squares)."""
-    ok = np.isfinite(values) & np.isfinite(target)
-    if ok.sum() < 50:
-        return values
-    x, y = values[ok], target[ok]
-    keep = np.ones(x.size, dtype=bool)
-    gain, offset = 1.0, float(np.median(y - x))
-    for _ in range(3):
-        if keep.sum() < 20 or np.ptp(x[keep]) < 1e-4:
-            break
-        gain, offset = np.polyfit(x[keep], y[keep], 1)
-        residual = y - (gain * x + offset)
-        keep = np.abs(residual) < 2.5 * 1.4826 * np.median(np.abs(residual[keep])) + 1e-6
-    if not 0.5 < gain < 2.0:
-        gain, offset = 1.0, float(np.median(y - x))
-    return (gain * values + offset).astype(np.float32)
+        found.ground[:, interior] = mode[:, None]

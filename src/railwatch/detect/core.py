@@ -31,6 +31,7 @@ from scipy.ndimage import gaussian_filter
 from shapely.geometry import LineString
 
 from railwatch.detect.background import CIRRUS_SCL, SNOW_SCL, Background, hidden_mask
+from railwatch.detect.haze import GREEN_UP, add_haze, haze_field
 from railwatch.detect.layout import PixelPlan, pixel_plan
 from railwatch.detect.model import (
     DETECTOR_VERSION,
@@ -41,9 +42,9 @@ from railwatch.detect.model import (
 )
 from railwatch.detect.motion import moving_trains
 from railwatch.detect.occupancy import (
-    GREEN_UP,
+    TRACK_BED,
+    CellFit,
     OccupancySettings,
-    ballast_spectrum,
     fit_cells,
     shadow_width,
 )
@@ -55,22 +56,13 @@ from railwatch.sun import sun_position
 
 __all__ = ["detect_scene", "moving_along_lines"]
 
-# Reference pixels of the ground ring that the local haze offset is smoothed over (pixels).
-_LOCAL_OFFSET_SIGMA_PX = 6.0
-# Aerosol path reflectance relative to blue in BAND_KEYS order (490, 560, 665, 842 nm).
-_HAZE_SHAPE = np.array([(wl / 490.0) ** -1.3 for wl in (490.0, 560.0, 665.0, 842.0)])
-# Loss of ground contrast per unit of haze path reflectance (two-way transmittance of a thin
-# aerosol layer, optical depth ~ path reflectance / single-scattering phase term; ~0.5 for
-# continental aerosol; the simulator's haze uses the same figure).
-_HAZE_ATTENUATION = 0.5
-# Residual ground offset (``_remove_ground_mode``): pixels grouped by track-bed share, a cluster
-# radius of pixel noise plus ground texture left over, and enough pixels for a mode.
-_BED_SHARE_BINS = np.array([0.15, 0.45, 0.75])
-_MODE_RADIUS = 0.006
-_MODE_SAMPLES = 500
-_MODE_MIN_PIXELS = 60
-# Pseudo-blocks of the ground ring needed to measure the scene's reference error.
-_RING_MIN_GROUPS = 50
+# The reference error is averaged over this neighbourhood of each corridor pixel (pixels, sigma).
+_LOCAL_ERROR_PX = 5.0
+# Median change of the ground ring left over by haze and the season above which the ground itself
+# changed (reflectance, any band).
+_GROUND_CHANGED = 0.006
+# Pixels just beyond the corridor needed to measure the scene's reference error.
+_NEAR_RING_MIN_PIXELS = 50
 
 
 def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
@@ -125,13 +117,23 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
         flags.append("no_history")
         delta, reference, noise = _self_reference(stack, hidden, plan)
     else:
-        delta, reference, noise = _history_reference(stack, hidden, plan, history,
-                                                     snowy=snowy > 0.3,
-                                                     offset=settings.remove_ground_offset)
+        delta, reference, noise, changed = _history_reference(stack, hidden, plan, history,
+                                                              snowy=snowy > 0.3)
+        if changed and snowy <= 0.3:
+            flags.append("ground_changed")
     visible = ~hidden[plan.pixels] & np.isfinite(delta[:, plan.pixels]).all(axis=0)
 
     # --- moving trains
     moving = tuple(moving_trains(scene, delta, hidden, plan, site.direction, settings))
+    if "ground_changed" in flags:
+        unknown_tracks = tuple(TrackObservation(
+            t.id, "unknown", t.length_m, 0.0, None, None, None,
+            reason="the ground around the tracks does not look like the history's")
+            for t in plan.tracks)
+        return unmeasured("unknown", "the ground around the tracks changed in a way neither haze "
+                          "nor the season explains (snow under haze, flooding, fresh ballast?): "
+                          "rolling stock cannot be counted against the history",
+                          float(visible.mean()), unknown_tracks, moving, tuple(flags))
     if "snow" in flags:
         # Snow lies on the track bed in a share that changes from date to date (and with its
         # age, its brightness): the empty ground under *this* snow is in no history, and the
@@ -149,22 +151,27 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     width = settings.roof_width_m or car_width_m(site.gauges_mm)
     centre = site.aoi.centroid
     elevation, azimuth = sun_position(scene.datetime, centre.x, centre.y)
-    shadow = shadow_width(elevation, azimuth, plan.cell_azimuth, plan.cell_gap,
-                          height_m=settings.car_height_m, width_m=width,
-                          neighbour_share=settings.neighbour_occupied_share)
-    ballast = ballast_spectrum(reference[:, plan.pixels], plan.bed_share)
-    reference_error = np.full(4, settings.reference_bias)
+    reference_error = np.full((4, len(plan.pixels)), settings.reference_bias)
     if history is not None and settings.reference_from_ring:
-        reference_error = _ring_reference_error(delta, ~hidden, plan, noise,
-                                                settings.reference_bias,
-                                                settings.min_reference_bias)
-    occupancy = OccupancySettings(width, settings.car_height_m, settings.neighbour_occupied_share,
-                                  settings.occupied_threshold, settings.neighbour_threshold,
+        reference_error = _reference_error(delta, ~hidden, plan, settings.reference_bias,
+                                           settings.min_reference_bias)
+    occupancy = OccupancySettings(width, settings.occupied_threshold, settings.neighbour_threshold,
                                   settings.extra_type_penalty, reference_error,
                                   settings.split_contrast)
-    fit = fit_cells(delta[:, plan.pixels], reference[:, plan.pixels], visible, plan, noise,
-                    ballast, shadow, occupancy)
 
+    def fit_with(neighbour_share: float | np.ndarray) -> CellFit:
+        shadow = shadow_width(elevation, azimuth, plan.cell_azimuth, plan.cell_gap,
+                              height_m=settings.car_height_m, width_m=width,
+                              neighbour_share=neighbour_share)
+        return fit_cells(delta[:, plan.pixels], reference[:, plan.pixels], visible, plan, noise,
+                         TRACK_BED, shadow, occupancy)
+
+    # A car's shadow across the gap to the next track falls on that track's cars when there are
+    # any, and a roof hides it: a busy yard shows little shade.  The first fit, at a prior share,
+    # tells how busy each block is; the second fit uses that.
+    fit = fit_with(settings.neighbour_occupied_share)
+    busy = np.clip(np.nan_to_num(fit.length_m) / np.maximum(plan.cell_length, 1e-9), 0.0, 1.0)
+    fit = fit_with(busy)
 
     # --- per track and per site
     track_obs, seen_m, total_m, occupied_m, variance = _per_track(plan, fit, settings)
@@ -255,51 +262,28 @@ def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
-                       history: Background, *, snowy: bool, offset: bool = True
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(delta, matched ground, per-band pixel noise) with a history, on the whole window."""
+                       history: Background, *, snowy: bool
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(delta, matched ground, per-band pixel noise, whether the ground changed) with a history,
+    on the whole window."""
     ground = _aligned(history, plan.shape, snowy=snowy, scene_transform_key=plan.key[1])
     usable = ~hidden & np.isfinite(ground).all(axis=0)
-    # The scene's haze, from the ground around the tracks (which carries no stock): the smoothed
-    # difference scene - history there is split per pixel into haze (aerosol path reflectance,
-    # spectral shape (wavelength / 490 nm) ** -1.3, Angstrom 1929) and greener or browner
-    # vegetation (``GREEN_UP``); only the haze applies to the ground under the tracks, as added
-    # path reflectance and the matching loss of transmittance.  Fitting a level on the corridor
+    # The scene's haze, from the ground around the tracks (which carries no stock; ``haze``):
+    # only the haze applies to the ground under the tracks.  Fitting a level on the corridor
     # itself would absorb a full yard's cars; a gain fitted on the fields would carry their
     # phenology onto the ballast.
-    rows, cols = plan.shape
     ring = np.zeros(stack.shape[1], dtype=bool)
     ring[plan.ring] = True
     ring &= usable
-    haze = np.zeros(stack.shape[1], dtype=np.float32)
-    if ring.sum() >= 50:
-        weight = gaussian_filter(ring.reshape(rows, cols).astype(np.float32),
-                                 _LOCAL_OFFSET_SIGMA_PX)
-        fields = np.empty((4, rows * cols), dtype=np.float32)
-        ring_ground = np.empty((4, rows * cols), dtype=np.float32)
-        for b in range(4):
-            for target, values in ((fields, stack[b] - ground[b]), (ring_ground, ground[b])):
-                masked = np.where(ring, values, 0.0).reshape(rows, cols).astype(np.float32)
-                smooth = gaussian_filter(masked, _LOCAL_OFFSET_SIGMA_PX)
-                target[b] = np.where(weight > 0.02, smooth / np.maximum(weight, 1e-6),
-                                     np.nan).ravel()
-        for target, values in ((fields, stack - ground), (ring_ground, ground)):
-            fallback = np.array([np.median(values[b, ring]) for b in range(4)])
-            target[:] = np.where(np.isfinite(target), target, fallback[:, None])
-        # The ring's change is h x (path shape - attenuation x its own ground) plus greener or
-        # browner fields: per pixel, the haze column carries the local ring ground (bright
-        # fields lose more to attenuation than dark ones), so haze is not mistaken for browning.
-        haze_column = _HAZE_SHAPE[:, None] - _HAZE_ATTENUATION * ring_ground  # (4, P)
-        g11 = (haze_column**2).sum(axis=0)
-        g12 = (haze_column * GREEN_UP[:, None]).sum(axis=0)
-        g22 = float((GREEN_UP**2).sum())
-        b1 = (haze_column * fields).sum(axis=0)
-        b2 = (GREEN_UP[:, None] * fields).sum(axis=0)
-        det = np.maximum(g11 * g22 - g12**2, 1e-9)
-        haze = ((g22 * b1 - g12 * b2) / det).astype(np.float32)
-    matched = ground * (1.0 - _HAZE_ATTENUATION * haze)[None, :] + haze[None, :] * _HAZE_SHAPE[
-        :, None]
+    matched = add_haze(ground, haze_field(stack, ground, ring, plan.shape))
     delta = stack - matched
+    # What haze and the season leave of the ring's change: ~0.002 at most on clear, hazy and
+    # green-up dates, 0.01-0.1 under snow that the SCL called thin cirrus (bench, seeds 0-1).
+    changed = False
+    if ring.sum() >= _NEAR_RING_MIN_PIXELS:
+        unit = GREEN_UP / np.linalg.norm(GREEN_UP)
+        left = delta[:, ring] - unit[:, None] * (unit @ delta[:, ring])[None, :]
+        changed = bool(np.abs(np.median(left, axis=1)).max() > _GROUND_CHANGED)
     # Where the history never saw the ground, fall back on the scene's own corridor.
     gap = ~np.isfinite(matched[:, plan.pixels]).all(axis=0)
     if gap.any():
@@ -307,78 +291,49 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
         index = plan.pixels[gap]
         delta[:, index] = own_delta[:, index]
         matched[:, index] = own_ground[:, index]
-    if offset:
-        _remove_ground_mode(delta, usable, plan)
     # Noise of delta in the corridor: pixel noise plus the ground's texture that the reference
-    # misses (a yard interior is one spectrum), from differences of neighbouring corridor pixels
-    # (stock adds to them only at its edges).
+    # misses, from differences of neighbouring corridor pixels (stock adds to them only at its
+    # edges).
     corridor_delta = np.where(usable[plan.pixels][None, :], delta[:, plan.pixels], np.nan)
-    return delta, matched, _floor(_difference_noise(corridor_delta))
+    return delta, matched, _floor(_difference_noise(corridor_delta)), changed
 
 
-def _remove_ground_mode(delta: np.ndarray, usable: np.ndarray, plan: PixelPlan) -> None:
-    """Take out (in place) what the history's ground is off by in this scene, per kind of pixel.
+def _reference_error(delta: np.ndarray, seen: np.ndarray, plan: PixelPlan, fallback: float,
+                     floor: float) -> np.ndarray:
+    """The error of the ground reference that neighbouring pixels share, at each corridor pixel
+    (4, N), measured on the off-track pixels just beyond the corridor around it.
 
-    The history's ground is off by a few thousandths over whole stretches of the site (dates
-    matched to a common level, ballast and verges seen in another season, haze left over), and
-    summed over a thousand corridor pixels that is tens of phantom cars.  Empty ground shows that
-    offset plus noise, one tight cluster; pixels with stock scatter, each car another colour,
-    another share of the pixel.  So per band of track-bed share (ballast, mixed, verge) the
-    densest cluster of the residuals is the offset, and it is removed.  It stays the empty ground
-    as long as a good share of the pixels holds no car, true of every yard up to ~50 % occupied
-    (tracks 5 m apart: a pixel touches two tracks).
+    Their scene-minus-ground is pixel noise plus that shared error: haze whose local level had to
+    be carried in from the ring (as for the corridor), cloud edges beyond the margin, thin veils.
+    Their mean square less their pixel noise (from differences of neighbours, which the shared
+    part does not reach), averaged over the few hundred metres around each corridor pixel, is
+    the shared part there.  It changes across a scene (patchy haze, one cloud) and from scene to
+    scene (5-20x under broken cloud): a fixed value either drops single cars in clear scenes or
+    counts haze as cars.  Fields greening up or browning off are left out: the corridor's fit
+    allows for them.
     """
-    pixels = plan.pixels
-    ok = usable[pixels] & np.isfinite(delta[:, pixels]).all(axis=0)
-    kind = np.digitize(plan.bed_share, _BED_SHARE_BINS)
-    rng = np.random.default_rng(0)
-    for k in np.unique(kind):
-        members = np.flatnonzero(ok & (kind == k))
-        if members.size < _MODE_MIN_PIXELS:
-            continue
-        sample = members if members.size <= _MODE_SAMPLES else rng.choice(
-            members, _MODE_SAMPLES, replace=False)
-        values = delta[:, pixels[sample]].T  # (S, 4)
-        near = (np.abs(values[:, None, :] - values[None, :, :]) <= _MODE_RADIUS).all(axis=2)
-        densest = int(np.argmax(near.sum(axis=1)))
-        offset = np.median(values[near[densest]], axis=0)
-        delta[:, pixels[kind == k]] -= offset[:, None].astype(delta.dtype)
-
-
-def _ring_reference_error(delta: np.ndarray, seen: np.ndarray, plan: PixelPlan,
-                          noise: np.ndarray, fallback: float, floor: float) -> np.ndarray:
-    """The error of the ground reference shared by neighbouring pixels in this scene (4,).
-
-    Measured on pseudo-blocks of 2 x 2 pixels of the ground ring (30-150 m from the tracks, no
-    stock): their sums spread as ``n noise^2 + n^2 error^2``; what the pixel noise does not explain
-    is the shared error.  Under broken cloud it is 5-20x what it is in clear weather (cloud
-    edges beyond the margin, thin veils, their shadows), and a fixed value either drops single
-    cars in clear scenes or counts cloud texture as cars in cloudy ones.
-    """
+    everywhere = np.full((4, len(plan.pixels)), fallback, dtype=np.float32)
+    near = plan.near_ring[seen[plan.near_ring] & np.isfinite(delta[:, plan.near_ring]).all(axis=0)]
+    if near.size < _NEAR_RING_MIN_PIXELS:
+        return everywhere
+    values = delta[:, near]
+    unit = GREEN_UP / np.linalg.norm(GREEN_UP)
+    values = values - unit[:, None] * (unit @ values)[None, :]
+    excess = values**2 - _difference_noise(values)[:, None] ** 2
     rows, cols = plan.shape
-    ring = np.zeros(rows * cols, dtype=bool)
-    ring[plan.ring] = True
-    ring &= seen & np.isfinite(delta).all(axis=0)
-    row, col = np.divmod(np.arange(rows * cols), cols)
-    group = (row // 2) * ((cols + 1) // 2) + col // 2
-    groups = int(group.max()) + 1
-    full = np.bincount(group, weights=ring, minlength=groups) == 4
-    if full.sum() < _RING_MIN_GROUPS:
-        return np.full(4, fallback)
-    chosen = ring & full[group]
-    sums = np.stack([np.bincount(group[chosen], weights=delta[b, chosen], minlength=groups)[full]
-                     for b in range(4)])
-    # Fields green up and brown off, and haze is left over, over whole stretches: both are
-    # nuisances the corridor's fit already allows for, so their directions are removed first.
-    nuisance = np.stack([GREEN_UP, _HAZE_SHAPE], axis=1)  # (4, 2)
-    basis, _ = np.linalg.qr(nuisance)
-    centred = sums - np.median(sums, axis=1, keepdims=True)
-    residual = centred - basis @ (basis.T @ centred)
-    # |residual|^2 of white noise of variance s^2 per band is s^2 x chi-square(2 dof), median
-    # 2 ln 2.
-    variance = float(np.median((residual**2).sum(axis=0))) / (2.0 * math.log(2.0))
-    shared = math.sqrt(max(variance - 4.0 * float(np.mean(noise**2)), 0.0)) / 4.0
-    return np.full(4, max(shared, floor))
+    weight = np.zeros(rows * cols, dtype=np.float32)
+    weight[near] = 1.0
+    weight_smooth = gaussian_filter(weight.reshape(rows, cols), _LOCAL_ERROR_PX).ravel()
+    overall = np.median(excess, axis=1)
+    local = np.empty_like(everywhere)
+    for b in range(4):
+        grid = np.zeros(rows * cols, dtype=np.float32)
+        grid[near] = excess[b]
+        smooth = gaussian_filter(grid.reshape(rows, cols), _LOCAL_ERROR_PX).ravel()
+        at = plan.pixels
+        local[b] = np.where(weight_smooth[at] > 0.05, smooth[at] / np.maximum(weight_smooth[at],
+                                                                             1e-6), overall[b])
+    return np.sqrt(np.maximum(local, floor**2)).astype(np.float32)
 
 
 def _aligned(history: Background, shape: tuple[int, int], *, snowy: bool,

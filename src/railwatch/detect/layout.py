@@ -44,6 +44,9 @@ CELL_M = 20.0
 # the haze and illumination of the scene near the tracks.
 RING_INNER_M = 30.0
 RING_OUTER_M = 150.0
+# Ground just beyond the corridor, nearer than the ring: the ground reference there is as far from
+# the ring as the corridor's is, so its error tells the corridor's (``core._reference_error``).
+NEAR_RING_INNER_M = 20.0
 BED_WIDTH_M = 3.6  # ballast shoulders of one track (standard single-track formation ~3.2-4 m)
 PSF_SIGMA_M = 4.5
 PIXEL_M = 10.0
@@ -95,6 +98,7 @@ class PixelPlan:
     cell_track_length: np.ndarray  # (C, T) track length of each track in the block, m
     cell_neighbours: np.ndarray  # (C, 2) the blocks before and after along the bundle, -1 none
     ring: np.ndarray  # flat indices of pixels near, but off, the tracks
+    near_ring: np.ndarray  # flat indices of the off-track pixels between corridor and ring
 
 
 _CACHE: OrderedDict[tuple, PixelPlan] = OrderedDict()
@@ -155,6 +159,8 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
         aoi, xs.ravel(), ys.ravel())
     corridor = np.flatnonzero((nearest_any <= CORRIDOR_M) & inside_aoi)
     ring = np.flatnonzero((nearest_any >= RING_INNER_M) & (nearest_any <= RING_OUTER_M))
+    near_ring = np.flatnonzero((nearest_any >= NEAR_RING_INNER_M) & (nearest_any < RING_INNER_M)
+                               & inside_aoi)
     corridor_points = points[corridor]
     distance = np.stack([shapely.distance(corridor_points, line) for line in lines], axis=1)
     nearest = np.argmin(distance, axis=1)
@@ -233,11 +239,11 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
                      cell_track_length=cell_track_length,
                      cell_neighbours=np.array([[lookup.get(int(k) - 1, -1), lookup.get(int(k) + 1, -1)]
                                                for k in unique], dtype=np.int64).reshape(-1, 2),
-                     ring=ring)
+                     ring=ring, near_ring=near_ring)
 
 
 def _empty(key: tuple, shape: tuple[int, int]) -> PixelPlan:
     none = np.zeros(0, dtype=np.int64)
     return PixelPlan(key, shape, (), none, none, np.zeros(0, np.float32),
                      np.zeros((0, 0), np.float32), np.zeros(0), np.zeros((0, 2)), np.zeros(0),
-                     np.zeros((0, 0)), np.zeros((0, 2), np.int64), none)
+                     np.zeros((0, 0)), np.zeros((0, 2), np.int64), none, none)

@@ -50,7 +50,8 @@ class DetectSettings:
     # gondolas ~3.5 m, flat cars ~1.3 m above rail (Russian loading gauge Tc, 1520 mm stock);
     # a typical freight mix averages ~4.2 m.
     car_height_m: float = 4.2
-    # A shadow falling towards the next track is covered by a car there this share of the time.
+    # A shadow falling towards the next track is covered by a car there this share of the time
+    # (the first fit; the second uses each block's own measured density).
     neighbour_occupied_share: float = 0.5
     # --- visibility
     # Pixels within this many 10 m pixels of a cloud or cloud shadow are not trusted.
@@ -63,15 +64,12 @@ class DetectSettings:
     # A block next to a block with stock needs only this much (stock stands in cuts).
     neighbour_threshold: float = 2.5
     extra_type_penalty: float = 9.0
-    # Remove the history's residual offset per kind of corridor pixel (the densest cluster of
-    # scene - history; ``core._remove_ground_mode``).
-    remove_ground_offset: bool = True
     # Error of the ground reference shared by a block's pixels (reflectance): residual haze,
     # phenology between the history's dates and the scene, a yard's texture.
     # (The fixed value, used without a history or when too little of the ring is seen.)
     reference_bias: float = 0.0015
     # Measure it per scene and band on pseudo-blocks of the ground ring instead
-    # (``core._ring_reference_error``), never below ``min_reference_bias``.
+    # (``core._reference_error``), never below ``min_reference_bias``.
     reference_from_ring: bool = True
     min_reference_bias: float = 0.0005
     # Fit each block's darker and brighter pixels apart (``occupancy.fit_cells``).
