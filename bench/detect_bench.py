@@ -52,6 +52,7 @@ from railwatch.simulate import (
     site_model,
     truth_record,
 )
+from railwatch.simulate.truth import COUPLED_GAP_M
 
 CASES = (  # (site, scenario): a yard, a station, a single track, the synthetic multi-track yard
     ("tumangang", "tumangang-2023"),
@@ -168,9 +169,10 @@ def detect_row(case: Case, kind: str, state, grounds: list[str], *,
                with_self: bool = False) -> Row:
     rendered, scene = case.render(state)
     truth = truth_record(case.site, rendered, seed=case.seed)
-    # The detector measures occupied length, so its truth is the stock's length in car-equivalents
-    # (ore gondolas are 12.9 m, passenger cars 24 m: counting cars would mix in the fleet's mix).
-    equivalents = sum(car["length_m"] for car in truth["cars"]
+    # The detector measures occupied track, so its truth is the stock's length over couplers
+    # (body + coupled gap) in car-equivalents: ore gondolas are 14 m, passenger cars 25 m, and
+    # counting cars would mix in the fleet's mix.
+    equivalents = sum(car["length_m"] + COUPLED_GAP_M for car in truth["cars"]
                       if car["inside_aoi"]) / SETTINGS.car_length_m
     row = Row(case.site_id, kind, condition(truth), equivalents, truth["moving_trains"],
               clouded_tracks=truth["cloud_fraction_by_track"])
@@ -267,7 +269,7 @@ def _target(stats: dict) -> str:
 def count_table(rows: list[Row], ground: str) -> None:
     counting = [r for r in rows if r.kind == "count" and ground in r.by_ground]
     print(f"\n## Car-equivalents per site, ground = {ground} "
-          "(truth: length of the stock inside the AOI / car length, moving or not)")
+          "(truth: stock over couplers inside the AOI / car length, moving or not)")
     print("target: MAE <= 15 % of the mean count, or <= 3 cars where fewer than 20 stand")
     print(f"{'site':15} {'condition':14} {'n':>3} {'truth':>6} {'MAE':>7} {'rel':>6} {'bias':>7} "
           f"{'MAE mean':>8} {'MAE 0':>7} {'MAE self':>8} {'in CI':>6} {'unkn':>4}  target")

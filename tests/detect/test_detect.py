@@ -248,6 +248,9 @@ def test_json_has_the_contract_fields() -> None:
 
 def test_settings_car_length_scales_the_count() -> None:
     scene = make_scene(SITE, STANDING, seed=1)
-    short = detect_scene(scene, SITE, settings=replace(FLAT, car_length_m=10.0))
-    default = detect_scene(scene, SITE, settings=FLAT)
+    # Without coupler gaps the car length only rescales the count (with them, a shorter car
+    # has a larger share of gap).
+    gapless = replace(FLAT, coupled_gap_m=0.0)
+    short = detect_scene(scene, SITE, settings=replace(gapless, car_length_m=10.0))
+    default = detect_scene(scene, SITE, settings=gapless)
     assert short.car_equivalents == pytest.approx(default.car_equivalents * 1.45, rel=0.02)

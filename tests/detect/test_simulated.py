@@ -67,8 +67,8 @@ def test_standing_and_moving_stock_on_the_bridge_line(bridge) -> None:
     truth = truth_record(site, rendered)
     observation = detect_scene(rendered.as_scene(), site, history=history)
     assert observation.status == "ok"
-    # Car-equivalents are occupied length / 14.5 m: gondolas and tank cars are shorter.
-    equivalents = sum(c["length_m"] for c in truth["cars"] if c["inside_aoi"]) / 14.5
+    # Car-equivalents are occupied track (bodies and the 1 m gaps between them) / 14.5 m.
+    equivalents = sum(c["length_m"] + 1.0 for c in truth["cars"] if c["inside_aoi"]) / 14.5
     assert abs(observation.car_equivalents - equivalents) <= 0.25 * equivalents
     low, high = observation.car_equivalents_interval
     assert low <= equivalents <= high

@@ -56,7 +56,9 @@ _MODE_RADIUS = 0.008
 # Two dates show the same ground at a pixel when they differ by less than this many date-to-date
 # noise spreads in every band.
 _AGREE_SPREADS = 2.5
-# Fewer clear dates than this per pixel and the median is no better than one scene.
+# Fewer clear dates than this per pixel and the median is no better than one scene.  A value
+# must come back on as many dates to be taken for the ground: a car may stand on one spot for
+# two passes.
 MIN_DATES = 3
 
 
@@ -285,11 +287,9 @@ def _ground(stack: np.ndarray, off_tracks: np.ndarray) -> _Ground:
         brightest = brightness.max(axis=0)
         close = brightness >= brightest[None, :] - float(spread.mean())
         chosen = np.argmax(np.where(close, members, -1), axis=0)
-        largest = np.argmax(members, axis=0)
         # Where no value came back MIN_DATES times, the most-agreed one (and with no two dates
         # agreeing, the median); ``support`` says how well the ground is known.
-        found = np.isfinite(brightest)
-        pick = np.where(found, chosen, largest)
+        pick = np.where(np.isfinite(brightest), chosen, np.argmax(members, axis=0))
         pixel = np.arange(flat.shape[2])
         best_count = members[pick, pixel]
         ground = np.where((best_count >= 2)[None, :], values[pick, :, pixel].T, centre)

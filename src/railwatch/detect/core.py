@@ -25,13 +25,13 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from dataclasses import replace
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 from shapely.geometry import LineString
 
 from railwatch.detect.background import CIRRUS_SCL, SNOW_SCL, Background, hidden_mask
-from railwatch.detect.haze import GREEN_UP, add_haze, haze_field
+from railwatch.detect.haze import GREEN_UP, add_haze, haze_field, smooth_coarse
 from railwatch.detect.layout import PixelPlan, pixel_plan
 from railwatch.detect.model import (
     DETECTOR_VERSION,
@@ -61,8 +61,8 @@ _LOCAL_ERROR_PX = 5.0
 # Median change of the ground ring left over by haze and the season above which the ground itself
 # changed (reflectance, any band).
 _GROUND_CHANGED = 0.006
-# Pixels just beyond the corridor needed to measure the scene's reference error.
-_NEAR_RING_MIN_PIXELS = 50
+# Ground pixels needed to measure the scene's haze, its reference error, a change of the ground.
+_MIN_GROUND_PIXELS = 50
 
 
 def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
@@ -116,9 +116,10 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     if history is None:
         flags.append("no_history")
         delta, reference, noise = _self_reference(stack, hidden, plan)
+        reference_error = np.full((4, len(plan.pixels)), settings.reference_bias)
     else:
-        delta, reference, noise, changed = _history_reference(stack, hidden, plan, history,
-                                                              snowy=snowy > 0.3)
+        delta, reference, noise, reference_error, changed = _history_reference(
+            stack, hidden, plan, history, settings, snowy=snowy > 0.3)
         if changed and snowy <= 0.3:
             flags.append("ground_changed")
     visible = ~hidden[plan.pixels] & np.isfinite(delta[:, plan.pixels]).all(axis=0)
@@ -151,10 +152,6 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     width = settings.roof_width_m or car_width_m(site.gauges_mm)
     centre = site.aoi.centroid
     elevation, azimuth = sun_position(scene.datetime, centre.x, centre.y)
-    reference_error = np.full((4, len(plan.pixels)), settings.reference_bias)
-    if history is not None and settings.reference_from_ring:
-        reference_error = _reference_error(delta, ~hidden, plan, settings.reference_bias,
-                                           settings.min_reference_bias)
     occupancy = OccupancySettings(width, settings.occupied_threshold, settings.neighbour_threshold,
                                   settings.extra_type_penalty, reference_error,
                                   settings.split_contrast)
@@ -162,7 +159,9 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     def fit_with(neighbour_share: float | np.ndarray) -> CellFit:
         shadow = shadow_width(elevation, azimuth, plan.cell_azimuth, plan.cell_gap,
                               height_m=settings.car_height_m, width_m=width,
-                              neighbour_share=neighbour_share)
+                              neighbour_share=neighbour_share,
+                              car_length_m=settings.car_length_m,
+                              coupled_gap_m=settings.coupled_gap_m)
         return fit_cells(delta[:, plan.pixels], reference[:, plan.pixels], visible, plan, noise,
                          TRACK_BED, shadow, occupancy)
 
@@ -172,6 +171,10 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     fit = fit_with(settings.neighbour_occupied_share)
     busy = np.clip(np.nan_to_num(fit.length_m) / np.maximum(plan.cell_length, 1e-9), 0.0, 1.0)
     fit = fit_with(busy)
+    # Roof metres to occupied track: each car's roof is its length less the gap to the next.
+    over_roof = settings.car_length_m / (settings.car_length_m - settings.coupled_gap_m)
+    fit = replace(fit, length_m=fit.length_m * over_roof, variance_m2=fit.variance_m2 * over_roof**2,
+                  per_track_m=fit.per_track_m * over_roof)
 
     # --- per track and per site
     track_obs, seen_m, total_m, occupied_m, variance = _per_track(plan, fit, settings)
@@ -262,10 +265,10 @@ def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
-                       history: Background, *, snowy: bool
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """(delta, matched ground, per-band pixel noise, whether the ground changed) with a history,
-    on the whole window."""
+                       history: Background, settings: DetectSettings, *, snowy: bool
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(delta, matched ground, per-band pixel noise, shared reference error per corridor pixel,
+    whether the ground changed) with a history, on the whole window."""
     ground = _aligned(history, plan.shape, snowy=snowy, scene_transform_key=plan.key[1])
     usable = ~hidden & np.isfinite(ground).all(axis=0)
     # The scene's haze, from the ground around the tracks (which carries no stock; ``haze``):
@@ -280,7 +283,7 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
     # What haze and the season leave of the ring's change: ~0.002 at most on clear, hazy and
     # green-up dates, 0.01-0.1 under snow that the SCL called thin cirrus (bench, seeds 0-1).
     changed = False
-    if ring.sum() >= _NEAR_RING_MIN_PIXELS:
+    if ring.sum() >= _MIN_GROUND_PIXELS:
         unit = GREEN_UP / np.linalg.norm(GREEN_UP)
         left = delta[:, ring] - unit[:, None] * (unit @ delta[:, ring])[None, :]
         changed = bool(np.abs(np.median(left, axis=1)).max() > _GROUND_CHANGED)
@@ -291,48 +294,52 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
         index = plan.pixels[gap]
         delta[:, index] = own_delta[:, index]
         matched[:, index] = own_ground[:, index]
+    error = np.full((4, len(plan.pixels)), settings.reference_bias, dtype=np.float32)
+    if settings.reference_from_ring:
+        error = _reference_error(stack, ground, usable, plan, settings.reference_bias,
+                                 settings.min_reference_bias)
     # Noise of delta in the corridor: pixel noise plus the ground's texture that the reference
     # misses, from differences of neighbouring corridor pixels (stock adds to them only at its
     # edges).
     corridor_delta = np.where(usable[plan.pixels][None, :], delta[:, plan.pixels], np.nan)
-    return delta, matched, _floor(_difference_noise(corridor_delta)), changed
+    return delta, matched, _floor(_difference_noise(corridor_delta)), error, changed
 
 
-def _reference_error(delta: np.ndarray, seen: np.ndarray, plan: PixelPlan, fallback: float,
-                     floor: float) -> np.ndarray:
+def _reference_error(stack: np.ndarray, ground: np.ndarray, usable: np.ndarray, plan: PixelPlan,
+                     fallback: float, floor: float) -> np.ndarray:
     """The error of the ground reference that neighbouring pixels share, at each corridor pixel
-    (4, N), measured on the off-track pixels just beyond the corridor around it.
+    (4, N): how well the haze measured on the ring carries over to where the stock stands.
 
-    Their scene-minus-ground is pixel noise plus that shared error: haze whose local level had to
-    be carried in from the ring (as for the corridor), cloud edges beyond the margin, thin veils.
-    Their mean square less their pixel noise (from differences of neighbours, which the shared
-    part does not reach), averaged over the few hundred metres around each corridor pixel, is
-    the shared part there.  It changes across a scene (patchy haze, one cloud) and from scene to
-    scene (5-20x under broken cloud): a fixed value either drops single cars in clear scenes or
-    counts haze as cars.  Fields greening up or browning off are left out: the corridor's fit
-    allows for them.
+    The corridor gets its haze carried in from the ring 30-150 m off the tracks.  The same is done
+    here one step out: the haze measured on the ring's far part (60-150 m) is carried into its
+    near part (30-60 m), where there is no stock, and what is left there, less pixel noise (from
+    differences of neighbours, which a shared error does not reach), averaged over the few
+    hundred metres around each corridor pixel, is the shared error there.  It changes across a
+    scene (patchy haze, one cloud) and from scene to scene (5-20x under broken cloud): a fixed
+    value either drops single cars in clear scenes or counts haze as cars.  Fields greening up or
+    browning off are left out: the corridor's fit allows for them.
     """
     everywhere = np.full((4, len(plan.pixels)), fallback, dtype=np.float32)
-    near = plan.near_ring[seen[plan.near_ring] & np.isfinite(delta[:, plan.near_ring]).all(axis=0)]
-    if near.size < _NEAR_RING_MIN_PIXELS:
+    far = np.zeros(stack.shape[1], dtype=bool)
+    far[plan.ring_far] = True
+    far &= usable
+    near = plan.ring[usable[plan.ring] & ~far[plan.ring]]
+    if far.sum() < _MIN_GROUND_PIXELS or near.size < _MIN_GROUND_PIXELS:
         return everywhere
-    values = delta[:, near]
+    carried = add_haze(ground[:, near], haze_field(stack, ground, far, plan.shape)[near])
+    values = stack[:, near] - carried
     unit = GREEN_UP / np.linalg.norm(GREEN_UP)
     values = values - unit[:, None] * (unit @ values)[None, :]
     excess = values**2 - _difference_noise(values)[:, None] ** 2
     rows, cols = plan.shape
-    weight = np.zeros(rows * cols, dtype=np.float32)
-    weight[near] = 1.0
-    weight_smooth = gaussian_filter(weight.reshape(rows, cols), _LOCAL_ERROR_PX).ravel()
+    layers = np.zeros((5, rows * cols), dtype=np.float32)
+    layers[:4, near] = excess
+    layers[4, near] = 1.0
+    smooth = smooth_coarse(layers.reshape(5, rows, cols), _LOCAL_ERROR_PX).reshape(5, -1)
+    at = plan.pixels
+    weight = smooth[4, at]
     overall = np.median(excess, axis=1)
-    local = np.empty_like(everywhere)
-    for b in range(4):
-        grid = np.zeros(rows * cols, dtype=np.float32)
-        grid[near] = excess[b]
-        smooth = gaussian_filter(grid.reshape(rows, cols), _LOCAL_ERROR_PX).ravel()
-        at = plan.pixels
-        local[b] = np.where(weight_smooth[at] > 0.05, smooth[at] / np.maximum(weight_smooth[at],
-                                                                             1e-6), overall[b])
+    local = np.where(weight > 0.05, smooth[:4, at] / np.maximum(weight, 1e-6), overall[:, None])
     return np.sqrt(np.maximum(local, floor**2)).astype(np.float32)
 
 

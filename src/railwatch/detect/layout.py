@@ -44,9 +44,9 @@ CELL_M = 20.0
 # the haze and illumination of the scene near the tracks.
 RING_INNER_M = 30.0
 RING_OUTER_M = 150.0
-# Ground just beyond the corridor, nearer than the ring: the ground reference there is as far from
-# the ring as the corridor's is, so its error tells the corridor's (``core._reference_error``).
-NEAR_RING_INNER_M = 20.0
+# The ring's outer part, from which the haze is carried into its inner part to measure how well
+# it carries over the corridor's distances (``core._reference_error``).
+RING_FAR_M = 60.0
 BED_WIDTH_M = 3.6  # ballast shoulders of one track (standard single-track formation ~3.2-4 m)
 PSF_SIGMA_M = 4.5
 PIXEL_M = 10.0
@@ -98,7 +98,7 @@ class PixelPlan:
     cell_track_length: np.ndarray  # (C, T) track length of each track in the block, m
     cell_neighbours: np.ndarray  # (C, 2) the blocks before and after along the bundle, -1 none
     ring: np.ndarray  # flat indices of pixels near, but off, the tracks
-    near_ring: np.ndarray  # flat indices of the off-track pixels between corridor and ring
+    ring_far: np.ndarray  # the ring pixels at least RING_FAR_M from every track
 
 
 _CACHE: OrderedDict[tuple, PixelPlan] = OrderedDict()
@@ -159,8 +159,7 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
         aoi, xs.ravel(), ys.ravel())
     corridor = np.flatnonzero((nearest_any <= CORRIDOR_M) & inside_aoi)
     ring = np.flatnonzero((nearest_any >= RING_INNER_M) & (nearest_any <= RING_OUTER_M))
-    near_ring = np.flatnonzero((nearest_any >= NEAR_RING_INNER_M) & (nearest_any < RING_INNER_M)
-                               & inside_aoi)
+    ring_far = np.flatnonzero((nearest_any >= RING_FAR_M) & (nearest_any <= RING_OUTER_M))
     corridor_points = points[corridor]
     distance = np.stack([shapely.distance(corridor_points, line) for line in lines], axis=1)
     nearest = np.argmin(distance, axis=1)
@@ -239,7 +238,7 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
                      cell_track_length=cell_track_length,
                      cell_neighbours=np.array([[lookup.get(int(k) - 1, -1), lookup.get(int(k) + 1, -1)]
                                                for k in unique], dtype=np.int64).reshape(-1, 2),
-                     ring=ring, near_ring=near_ring)
+                     ring=ring, ring_far=ring_far)
 
 
 def _empty(key: tuple, shape: tuple[int, int]) -> PixelPlan:

@@ -40,6 +40,10 @@ class DetectSettings:
     # 14.5 m: median outline of 503 real rail cars labelled in the Muttenz yard (SENSOR.md,
     # shared/data/muttenz); 1520 mm box and gondola cars are 13.9-14.7 m over couplers.
     car_length_m: float = 14.5
+    # Roofs are seen, the gaps between coupled cars are not, yet they are occupied track: the
+    # median body-to-body gap of coupled cars among the 503 Muttenz outlines is 1.27 m
+    # (``data/scenarios/yard.toml``), buffers and couplers of 1520 mm stock ~1 m.
+    coupled_gap_m: float = 1.27
     # Model error of the unmixing as a relative sd (roof colours vary ~+-12 % between cars,
     # roof width ~+-5 %, car height and shadow), folded into the interval.
     model_rel_sd: float = 0.12
@@ -63,13 +67,14 @@ class DetectSettings:
     occupied_threshold: float = 4.0
     # A block next to a block with stock needs only this much (stock stands in cuts).
     neighbour_threshold: float = 2.5
-    extra_type_penalty: float = 9.0
+    extra_type_penalty: float = 4.0
     # Error of the ground reference shared by a block's pixels (reflectance): residual haze,
     # phenology between the history's dates and the scene, a yard's texture.
-    # (The fixed value, used without a history or when too little of the ring is seen.)
+    # (The fixed value, used without a history or when too little of the ground ring is seen.)
     reference_bias: float = 0.0015
-    # Measure it per scene and band on pseudo-blocks of the ground ring instead
-    # (``core._reference_error``), never below ``min_reference_bias``.
+    # Measure it per scene, band and neighbourhood on the ground ring instead (haze carried from
+    # its far part into its near part, ``core._reference_error``), never below
+    # ``min_reference_bias``.
     reference_from_ring: bool = True
     min_reference_bias: float = 0.0005
     # Fit each block's darker and brighter pixels apart (``occupancy.fit_cells``).
