@@ -53,6 +53,9 @@ _MAX_APRON_NDVI = 0.25
 # Two yard samples are "the same ground" within this reflectance in every band: pixel noise
 # (~0.002-0.004) plus the ballast/gravel texture at 10 m.
 _MODE_RADIUS = 0.008
+# A yard pixel's own ground may be this much darker than the pooled one (texture of gravel and
+# ballast at 10 m, +-0.01-0.02); beyond, it holds stock on the dates it agrees on.
+_YARD_TEXTURE = 0.02
 # Two dates show the same ground at a pixel when they differ by less than this many date-to-date
 # noise spreads in every band.
 _AGREE_SPREADS = 2.5
@@ -272,7 +275,6 @@ def _ground(stack: np.ndarray, off_tracks: np.ndarray) -> _Ground:
         # that is busy on most dates of its history.  Brightness is taken across the greening
         # of the verges (``GREEN_UP`` projected out: a browned-off field is brighter in the
         # visible, not emptier), and values about as bright are told apart by their support.
-        unit = GREEN_UP / np.linalg.norm(GREEN_UP)
         members = np.zeros((dates, flat.shape[2]), dtype=np.int32)
         values = np.empty_like(flat)
         for t in range(dates):
@@ -281,8 +283,8 @@ def _ground(stack: np.ndarray, off_tracks: np.ndarray) -> _Ground:
             members[t] = agree.sum(axis=0)
             values[t] = np.nansum(np.where(agree[:, None, :], flat, 0.0), axis=0) / np.maximum(
                 members[t], 1)[None, :]
-        across = values - unit[None, :, None] * np.einsum("b,tbn->tn", unit, values)[:, None, :]
-        brightness = np.where(members >= MIN_DATES, across.mean(axis=1), -np.inf)
+        brightness = np.where(members >= MIN_DATES,
+                              np.stack([_brightness(values[t]) for t in range(dates)]), -np.inf)
         brightness = np.where(np.isfinite(brightness), brightness, -np.inf)
         brightest = brightness.max(axis=0)
         close = brightness >= brightest[None, :] - float(spread.mean())
@@ -299,14 +301,14 @@ def _ground(stack: np.ndarray, off_tracks: np.ndarray) -> _Ground:
 
 def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int, int],
                 epsg: int) -> None:
-    """Give the yard-interior pixels that were clean on too few dates (in place) a pooled ground.
+    """Check the ground of yard interiors (in place) against their pooled ground.
 
-    Where most of a yard interior's pixels were seen empty on a few dates, their grounds agree
-    with each other within the gravel's texture, and the median of the well-supported ones is
-    the ground of the rest.  In a yard that is full on nearly every date few are, and the ground
-    is the densest spectrum of all interior pixel-dates in their brighter part: most roofs and
-    every shadow darken the ground, light roofs are rarer and far brighter (+0.2-0.4), too
-    scattered to form the densest cluster."""
+    Pooled over a yard's interior pixels and dates, the clean ground is one tight cluster in the
+    brighter part of the samples: most roofs and every shadow darken the ballast, and light roofs
+    are rarer, far brighter (+0.2-0.4) and too varied to cluster.  A pixel whose own ground is
+    clearly darker than that (more than the gravel's texture at 10 m) recurs with stock on it, in
+    a yard busy on nearly every date of its history; it, and a pixel seen clean on too few
+    dates, takes the pooled ground.  The other pixels keep their own, texture and all."""
     from railwatch.detect.layout import pixel_plan
 
     if epsg != site.epsg:
@@ -322,18 +324,11 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
         interior = plan.pixels[(bundle_of_pixel == bundle) & (plan.bed_share >= _YARD_BED_SHARE)]
         if interior.size < 20:
             continue
-        supported = found.support[interior] >= MIN_DATES
-        weak = interior[~supported]
-        if not weak.size:
-            continue
-        if supported.sum() >= max(20, interior.size // 3):
-            found.ground[:, weak] = np.median(found.ground[:, interior[supported]], axis=1)[:, None]
-            continue
         samples = found.dates[:, :, interior].transpose(0, 2, 1).reshape(-1, 4)
         samples = samples[np.isfinite(samples).all(axis=1)]
         if len(samples) < 50:
             continue
-        brightness = samples[:, :3].mean(axis=1)
+        brightness = _brightness(samples.T)
         samples = samples[brightness >= np.quantile(brightness, _MODE_BRIGHT_QUANTILE)]
         if len(samples) > _MODE_SAMPLES:
             samples = samples[rng.choice(len(samples), _MODE_SAMPLES, replace=False)]
@@ -344,4 +339,15 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
         # Tracks laid in grass (NDVI of green vegetation) have no uniform apron to pool.
         if (mode[3] - mode[2]) / max(mode[3] + mode[2], 1e-6) >= _MAX_APRON_NDVI:
             continue
-        found.ground[:, interior] = mode[:, None]
+        own = found.ground[:, interior]
+        darker = _brightness(own) < _brightness(mode[:, None]) - _YARD_TEXTURE
+        replace = darker | (found.support[interior] < MIN_DATES) | ~np.isfinite(own).all(axis=0)
+        found.ground[:, interior[replace]] = mode[:, None]
+
+
+def _brightness(values: np.ndarray) -> np.ndarray:
+    """Mean of the bands (4, N) across the verges' greening direction (a browned-off field is
+    brighter in the visible, not emptier)."""
+    unit = GREEN_UP / np.linalg.norm(GREEN_UP)
+    across = values - unit[:, None] * (unit @ values)[None, :]
+    return across.mean(axis=0)
