@@ -55,7 +55,7 @@ _MAX_APRON_NDVI = 0.25
 _MODE_RADIUS = 0.008
 # A yard pixel's own ground may be this much darker than the pooled one (texture of gravel and
 # ballast at 10 m, +-0.01-0.02); beyond, it holds stock on the dates it agrees on.
-_YARD_TEXTURE = 0.02
+_YARD_TEXTURE = 0.015
 # Two dates show the same ground at a pixel when they differ by less than this many date-to-date
 # noise spreads in every band.
 _AGREE_SPREADS = 2.5
