@@ -36,12 +36,14 @@ def test_trucks_have_motorway_speeds_and_headings_along_the_road(shared_dir) -> 
 
     lines = {side: LineString([pixel(0, 3.5 + shift), pixel(132, 49.2 + shift)])
              for side, shift in (("north", -1.5), ("south", 1.5))}
-    # A truck (15-20 m) is shorter than its own smear between B02 and B04 (~25 m at 90 km/h):
-    # allow objects of no measurable length; motorway speeds stay under 50 m/s.
-    settings = replace(DetectSettings(), max_speed_mps=50.0, min_moving_length_m=0.0)
+    # Motorway speeds stay under 50 m/s; trucks are separate objects, not the cars of one train:
+    # moving steps more than 60 m apart are not one vehicle.
+    settings = replace(DetectSettings(), max_speed_mps=50.0, motion_group_gap_m=60.0)
     found = moving_along_lines(scene, lines, settings=settings)
     confident = [m for m in found if m.confidence >= 0.8]
     assert len(confident) >= 2
+    # Both carriageways: eastbound (109 degrees) on the southern, westbound on the northern.
+    assert {m.track for m in confident} == {"north", "south"}
     for vehicle in confident:
         assert 15.0 <= vehicle.speed_mps <= 45.0, vehicle
         assert vehicle.speed_sd_mps <= 5.0, vehicle

@@ -23,7 +23,7 @@ __all__ = [
 
 # Bump whenever a change can alter any number the detector reports: the store keys observations
 # by (site, scene, detector version), so old and new results never mix.
-DETECTOR_VERSION = "railwatch-detect 2.2.0"
+DETECTOR_VERSION = "railwatch-detect 3.0.0"
 
 # Time each 10 m band is sensed after B02 (seconds).  Fisser et al. 2022, Remote Sensing
 # 14(7):1595, parallax table; B02-B04 1.005 s also in Markuse 2017 (see SENSOR.md).  The lags vary
@@ -79,24 +79,37 @@ class DetectSettings:
     min_reference_bias: float = 0.0005
     # Fit each block's darker and brighter pixels apart (``occupancy.fit_cells``).
     split_contrast: bool = True
-    # --- runs along a track (motion)
-    min_run_m: float = 10.0
-    max_gap_m: float = 10.0
-    # Runs come out longer than the stock by the blur of pixel and PSF.
-    run_blur_m: float = 5.0
-    # --- motion
-    min_speed_mps: float = 4.0
-    max_speed_mps: float = 60.0
-    min_speed_significance: float = 3.5
-    max_chi2: float = 8.0
+    # --- motion: steps along a track (ends of trains, boundaries between wagons)
+    # A step is a change of the profile over this span (a pixel and its PSF blur a step ~10 m).
+    edge_span_m: float = 10.0
+    # Steps stand this far above noise (root of the four bands' summed squares of the change).
+    edge_threshold: float = 2.0
+    # One velocity fit per this much track: the strongest step first.
+    edge_spacing_m: float = 25.0
+    # The fit reads +-this around a step (plus the largest band shift beyond it).
     motion_margin_m: float = 30.0
-    min_moving_length_m: float = 10.0
-    # Runs this long are checked at head and tail separately.
-    head_tail_min_run_m: float = 80.0
-    # Runs this close are fitted together for motion: a moving train whose middle is faint
-    # breaks into pieces, and only its two ends carry the shift.
-    motion_group_gap_m: float = 40.0
-    min_moving_confidence: float = 0.5
+    # Stations this close to a cloud, its shadow or the raster's edge give no steps.
+    motion_cloud_margin_m: float = 60.0
+    # A step as strong in the ground beside the track (>= 12.5 m off its centre, where a car's
+    # blurred signal is down to ~7 %; its shadow reaches a little farther) as on it is no car.
+    max_beside_ratio: float = 0.5
+    # --- motion: trains made of steps
+    # A train's signal reaches tracks this close (a 10 m pixel and its PSF); a moving step seen
+    # on tracks farther apart at once is wider than a train (a cloud's edge).
+    max_bleed_m: float = 15.0
+    min_speed_mps: float = 4.0
+    max_speed_mps: float = 36.0
+    # A step joins a train when moving explains it better than standing by more than this
+    # (chi-square): noise steps must not add up to a train.
+    edge_penalty: float = 4.0
+    # Steps of one train lie no farther apart than this (a train's middle may be faint).
+    motion_group_gap_m: float = 400.0
+    # Root of the chi-square gain of the train's steps over standing still, for a train seen at
+    # two or more steps, and at one.
+    min_speed_significance: float = 6.0
+    single_edge_significance: float = 7.0
+    # ... and a train seen at one step only must be this far from any cloud or shadow.
+    single_edge_cloud_margin_m: float = 500.0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,139 @@
+"""The motion detector on along-track profiles made by code: a train's four bands shifted by
+``v * lag`` (the MSI's band timing), blurred like a 10 m pixel, in correlated noise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from shapely.geometry import LineString
+
+from railwatch.detect import DetectSettings, fit_velocity
+from railwatch.detect.geometry import track_geometry
+from railwatch.detect.model import MovingTrain
+from railwatch.detect.motion import LAGS, _one_per_train, find_moving
+
+STEP_M = 2.5
+LINE = LineString([(0.0, 0.0), (0.0, 2000.0)])  # due north: increasing stations head 0 degrees
+GEOMETRY = track_geometry("main", LINE, [], step_m=STEP_M, half_width_m=10.0)
+STATIONS = GEOMETRY.stations_m
+SETTINGS = DetectSettings()
+
+
+def _blurred_box(start: float, end: float) -> np.ndarray:
+    """A box along the track as a 10 m pixel and its PSF (sigma 4.5 m) see it."""
+    scale = 4.5 * math.sqrt(2) + 1e-9
+
+    def edge(at: float) -> np.ndarray:
+        from scipy.special import erf
+        return 0.5 * (1 + erf((STATIONS - at) / (scale + 10 / math.sqrt(12))))
+
+    return edge(start) - edge(end)
+
+
+def _profile(cuts: list[tuple[float, float, np.ndarray, float]], seed: int,
+             noise: float = 1.0) -> np.ndarray:
+    """(4, n) profiles: each cut (start, end, contrast per band, speed) at its band positions,
+    plus noise correlated over ~4 stations (a pixel) with unit standard deviation."""
+    profile = np.zeros((4, STATIONS.size))
+    for start, end, contrast, speed in cuts:
+        for band in range(4):
+            shift = speed * LAGS[band]
+            profile[band] += contrast[band] * _blurred_box(start + shift, end + shift)
+    rng = np.random.default_rng(seed)
+    white = rng.normal(0.0, 1.0, (4, STATIONS.size + 3))
+    correlated = (white[:, :-3] + white[:, 1:-2] + white[:, 2:-1] + white[:, 3:]) / 2.0
+    return profile + noise * correlated
+
+
+# Contrasts in units of one station's noise, as on the simulator's clear scenes: a black tank
+# car against ballast, and a brown box car (darker in blue, brighter in the NIR).
+DARK = np.array([-15.0, -15.0, -17.0, -20.0])
+BROWN = np.array([-12.0, 8.0, -5.0, 10.0])
+
+
+def _moving(profile: np.ndarray, beside: np.ndarray | None = None) -> list[tuple[MovingTrain,
+                                                                                   float]]:
+    return find_moving(profile, np.ones(STATIONS.size, dtype=bool), GEOMETRY, np.ones(4),
+                       lambda x, y, heading: "north" if math.cos(math.radians(heading)) > 0
+                       else "south", SETTINGS, beside=beside)
+
+
+@pytest.mark.parametrize("speed", [12.0, -12.0, 25.0])
+def test_fit_velocity_reads_past_the_window_at_a_trains_rear(speed: float) -> None:
+    """A window around one end of a long train sees the train go on past the window's far side.
+    Shifting a band must read the profile there, not zeros: zeros put an unmoving edge at the
+    window's end, and the rear end of a moving train used to come out near 0 m/s."""
+    profile = _profile([(600.0, 1100.0, DARK, speed)], seed=3, noise=0.3)
+    rear = 600.0 if speed > 0 else 1100.0
+    core = (rear - 30 <= STATIONS) & (rear + 30 >= STATIONS)
+    lo, hi = np.flatnonzero(core)[[0, -1]]
+    reach = 24  # 60 m/s x 1.005 s in 2.5 m stations
+    fit = fit_velocity(profile[:, lo - reach:hi + reach + 1], STATIONS[lo - reach:hi + reach + 1],
+                       max_speed_mps=60.0, core=slice(reach, reach + hi - lo + 1))
+    assert abs(fit.speed_mps - speed) < 2.0
+    assert fit.chi2_per_dof < 3.0  # one velocity explains all four bands
+
+
+@pytest.mark.parametrize(("speed", "heading"), [(15.0, 0.0), (-12.0, 180.0), (28.0, 0.0)])
+def test_a_moving_train_is_found_with_its_speed_and_heading(speed: float, heading: float) -> None:
+    cars = [(500.0, 650.0, DARK, speed), (650.0, 800.0, BROWN, speed)]
+    found = _moving(_profile(cars, seed=int(abs(speed))))
+    assert len(found) == 1
+    train, _ = found[0]
+    assert train.confidence >= 0.5
+    assert abs(train.speed_mps - abs(speed)) <= 2.5
+    assert train.heading_deg == pytest.approx(heading, abs=1.0)
+    assert train.direction == ("north" if speed > 0 else "south")
+    assert 500.0 <= train.position_m <= 800.0
+    assert train.length_m <= 320.0
+
+
+def test_standing_cuts_and_noise_do_not_move() -> None:
+    cuts = [(200.0, 500.0, DARK, 0.0), (560.0, 700.0, BROWN, 0.0), (1200.0, 1700.0, -DARK, 0.0)]
+    for seed in range(6):
+        assert _moving(_profile(cuts, seed=seed)) == []
+
+
+def test_a_train_passing_a_standing_cut_keeps_its_speed() -> None:
+    """The main line's profile also carries a standing cut beside it (pixels are 10 m): its
+    steps stand still and must not drag the train's speed towards 0."""
+    cuts = [(300.0, 900.0, 0.8 * BROWN, 0.0), (500.0, 780.0, DARK, 18.0)]
+    found = _moving(_profile(cuts, seed=11))
+    assert len(found) == 1
+    assert abs(found[0][0].speed_mps - 18.0) <= 3.0
+
+
+def test_a_moving_step_as_strong_beside_the_track_is_no_train() -> None:
+    """A cloud's edge moves between the bands too (its parallax), but it covers the ground
+    beside the track as much as the track."""
+    cloud = [(900.0, 1250.0, np.array([25.0, 22.0, 20.0, 18.0]), 14.0)]
+    on_track = _profile(cloud, seed=5)
+    assert len(_moving(on_track)) == 1
+    # Each side is a single point, noisier than the corridor's weighted sum.
+    cloudy = np.stack([_profile(cloud, seed=6, noise=2.0), _profile(cloud, seed=7, noise=2.0)],
+                      axis=2)
+    assert _moving(on_track, beside=cloudy) == []
+    # The train's shadow on one side is no cloud: the other side's ground is quiet.
+    shadow = np.stack([cloudy[:, :, 0], _profile([], seed=8, noise=2.0)], axis=2)
+    assert len(_moving(on_track, beside=shadow)) == 1
+
+
+def test_a_train_seen_on_two_neighbouring_tracks_is_reported_once() -> None:
+    def seen(track: str, x: float, speed: float, sd: float) -> MovingTrain:
+        return MovingTrain(track=track, position_m=x, length_m=300.0, speed_mps=speed,
+                           speed_sd_mps=sd, heading_deg=84.0, direction="", confidence=0.9,
+                           x=x, y=0.0)
+
+    strong, faint = seen("main", 1000.0, 18.0, 1.0), seen("yard-1", 1030.0, 17.0, 2.0)
+    elsewhere = seen("yard-1", 2500.0, 17.0, 2.0)
+    lines = {"main": LineString([(0, 0), (3000, 0)]), "yard-1": LineString([(0, 5), (3000, 5)]),
+             "yard-9": LineString([(0, 60), (3000, 60)])}
+    kept = _one_per_train([(faint, 5.0), (strong, 12.0), (elsewhere, 5.0)], lines, SETTINGS)
+    assert kept == [strong, elsewhere]
+    # The same moving step on a track 60 m away at once: a cloud's edge, not a train.
+    far = MovingTrain(track="yard-9", position_m=1010.0, length_m=300.0, speed_mps=15.0,
+                      speed_sd_mps=1.0, heading_deg=84.0, direction="", confidence=0.9,
+                      x=1010.0, y=60.0)
+    assert _one_per_train([(strong, 12.0), (far, 9.0)], lines, SETTINGS) == []
