@@ -7,17 +7,19 @@
    hidden, and so is everything within ``cloud_margin_px`` of a cloud or its shadow (soft edges).
    Thin cirrus (10) is visible with a flag (haze scenes are measured), snow (11) is visible.
 3. **The empty ground**: with a history (``Background``) the per-pixel ground of the site's clear
-   dates, matched to this scene by a per-band gain and offset and a smooth local offset measured
-   on the ground around the tracks (haze varies over a few hundred metres).  Without one, the
-   track's own median at each distance from the centreline (flag ``no_history``: a busy track
-   then looks emptier than it is).
+   dates, brought into this scene's air by the haze measured on the ground ring around the tracks
+   (``haze``; it varies over a few hundred metres); how well that haze carries over sets the
+   reference error of every block, and a ring that changed beyond haze and season (snow the SCL
+   missed) makes the count unknown.  Without a history, the track's own median at each distance
+   from the centreline (flag ``no_history``: a busy track then looks emptier than it is).
 4. **Occupied length** (``occupancy``): per block, scene minus ground is unmixed into metres of
-   rail car roofs of the library (``spectra``) with their shadows.  Metres / ``car_length_m``
-   are car-equivalents.  Hidden blocks are not guessed per track; the site total extrapolates
-   them at the density seen, with an interval that allows them to be twice as busy.
-5. **Moving trains** (``motion``): along each track, the four bands' matched-filter profiles of
-   every run of stock are fitted with one velocity (band shifts proportional to the band lags),
-   at the head and at the tail of long runs separately; only runs whose two ends agree count.
+   rail car roofs of the library (``spectra``) with their shadows, twice (the second time with
+   the shade the first fit's density leaves visible); roof metres plus coupler gaps are occupied
+   track, and occupied metres / ``car_length_m`` are car-equivalents.  Hidden blocks are not
+   guessed per track; the site total extrapolates them at the density seen, with an interval
+   that allows them to be twice as busy.
+5. **Moving trains** (``motion``): steps in the four bands' along-track profiles, each fitted
+   with a band-shifted step model, grouped into trains that move at one speed.
 """
 
 from __future__ import annotations
@@ -126,27 +128,25 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
 
     # --- moving trains
     moving = tuple(moving_trains(scene, delta, hidden, plan, site.direction, settings))
+    def not_counted(track_reason: str, site_reason: str) -> Observation:
+        tracks = tuple(TrackObservation(t.id, "unknown", t.length_m, 0.0, None, None, None,
+                                        reason=track_reason) for t in plan.tracks)
+        return unmeasured("unknown", site_reason, float(visible.mean()), tracks, moving,
+                          tuple(flags))
+
     if "ground_changed" in flags:
-        unknown_tracks = tuple(TrackObservation(
-            t.id, "unknown", t.length_m, 0.0, None, None, None,
-            reason="the ground around the tracks does not look like the history's")
-            for t in plan.tracks)
-        return unmeasured("unknown", "the ground around the tracks changed in a way neither haze "
-                          "nor the season explains (snow under haze, flooding, fresh ballast?): "
-                          "rolling stock cannot be counted against the history",
-                          float(visible.mean()), unknown_tracks, moving, tuple(flags))
+        return not_counted("the ground around the tracks does not look like the history's",
+                           "the ground around the tracks changed in a way neither haze nor the "
+                           "season explains (snow under haze, flooding, fresh ballast?): rolling "
+                           "stock cannot be counted against the history")
     if "snow" in flags:
         # Snow lies on the track bed in a share that changes from date to date (and with its
         # age, its brightness): the empty ground under *this* snow is in no history, and the
         # difference it leaves (up to ~0.2 reflectance on the ballast) is larger than a yard
         # of cars.  Counting against it gave +80..+140 phantom cars on quiet tracks (bench).
-        unknown_tracks = tuple(TrackObservation(
-            t.id, "unknown", t.length_m, 0.0, None, None, None,
-            reason="snow on the tracks: the empty ground under it is not known")
-            for t in plan.tracks)
-        return unmeasured("unknown", "snow covers the tracks: the ground under it is not known, "
-                          "so rolling stock cannot be counted", float(visible.mean()),
-                          unknown_tracks, moving, tuple(flags))
+        return not_counted("snow on the tracks: the empty ground under it is not known",
+                           "snow covers the tracks: the ground under it is not known, so rolling "
+                           "stock cannot be counted")
 
     # --- occupancy
     width = settings.roof_width_m or car_width_m(site.gauges_mm)
