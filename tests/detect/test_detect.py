@@ -262,3 +262,27 @@ def test_settings_car_length_scales_the_count() -> None:
     short = detect_scene(scene, SITE, settings=replace(gapless, car_length_m=10.0))
     default = detect_scene(scene, SITE, settings=gapless)
     assert short.car_equivalents == pytest.approx(default.car_equivalents * 1.45, rel=0.02)
+
+
+def test_a_yard_never_seen_empty_is_flagged(empty_history) -> None:
+    """A history whose yard is full on every date (other cars each time) never shows its ground:
+    the count against it is flagged and poor, the ground share survives a save, and a history
+    that saw the yard empty raises no flag."""
+    coal = (0.04, 0.04, 0.04, 0.05)
+    full = [make_scene(SITE, [Cut(track, 0, 1010, colour) for track in ("yard-1", "yard-2")],
+                       seed=60 + i, scene_id=f"full-{i}")
+            for i, colour in enumerate([BOX_CAR, GREY_TANK, coal] * 2)]
+    busy = build_background(full, site=SITE)
+    assert busy.yard_ground_pooled > 0.4
+    assert empty_history.yard_ground_pooled < 0.1
+    scene = make_scene(SITE, STANDING, seed=7)
+    flagged = detect_scene(scene, SITE, history=busy, settings=FLAT)
+    assert "yard_ground_unseen" in flagged.flags and flagged.quality == "poor"
+    plain = detect_scene(scene, SITE, history=empty_history, settings=FLAT)
+    assert "yard_ground_unseen" not in plain.flags
+
+
+def test_background_round_trip_keeps_the_pooled_share(tmp_path) -> None:
+    background = replace(build_background([make_scene(SITE, [], seed=i) for i in range(3)]),
+                         yard_ground_pooled=0.7)
+    assert load_background(background.save(tmp_path / "bg")).yard_ground_pooled == 0.7

@@ -75,6 +75,9 @@ class Background:
     epsg: int
     scene_ids: tuple[str, ...]
     snow_bands: dict[str, np.ndarray] | None = None
+    # Share of the yard interiors' pixels whose ground was never seen clean (``_pool_yards``; they
+    # take the pooled yard ground): near 1, the yard was full on nearly every date of the history.
+    yard_ground_pooled: float = 0.0
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -94,7 +97,8 @@ class Background:
         if self.snow_bands is not None:
             arrays.update({f"snow_{k}": v for k, v in self.snow_bands.items()})
         meta = {"transform": list(self.transform)[:6], "epsg": self.epsg,
-                "scene_ids": list(self.scene_ids), "format": "railwatch-background/1"}
+                "scene_ids": list(self.scene_ids), "format": "railwatch-background/1",
+                "yard_ground_pooled": self.yard_ground_pooled}
         arrays.update(count=self.count, meta=np.array(json.dumps(meta)))
         np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
         return path
@@ -120,7 +124,7 @@ def load_background(path: Path) -> Background:
         raise InputFileError(f"{path}: unknown background format {meta.get('format')!r}",
                              hint="rebuild it with this version of railwatch")
     return Background(bands, count, Affine(*meta["transform"]), int(meta["epsg"]),
-                      tuple(meta["scene_ids"]), snow)
+                      tuple(meta["scene_ids"]), snow, float(meta.get("yard_ground_pooled", 0.0)))
 
 
 def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Background:
@@ -167,16 +171,17 @@ def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Ba
     ground = np.full((4, rows * cols), np.nan, dtype=np.float32)
     count = np.zeros(rows * cols, dtype=np.int16)
     snow_ground = None
+    pooled = 0.0
     for stacks, winter in ((clear_stacks, False), (snow_stacks, True)):
         if not stacks or (winter and len(stacks) < MIN_DATES):
             continue
         found = _ground(np.stack(stacks), off_tracks)
-        if site is not None and len(stacks) >= MIN_DATES:
-            _pool_yards(found, site, Affine(*transform), shape, epsg)
+        share = (_pool_yards(found, site, Affine(*transform), shape, epsg)
+                 if site is not None and len(stacks) >= MIN_DATES else 0.0)
         if winter:
             snow_ground = found.ground.reshape(4, rows, cols)
         else:
-            ground, count = found.ground, found.count.astype(np.int16)
+            ground, count, pooled = found.ground, found.count.astype(np.int16), share
     return Background(
         bands={k: ground[i].reshape(rows, cols) for i, k in enumerate(BAND_KEYS)},
         count=count.reshape(rows, cols),
@@ -185,6 +190,7 @@ def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Ba
         scene_ids=tuple(ids),
         snow_bands=None if snow_ground is None else {k: snow_ground[i]
                                                      for i, k in enumerate(BAND_KEYS)},
+        yard_ground_pooled=pooled,
     )
 
 
@@ -300,8 +306,9 @@ def _ground(stack: np.ndarray, off_tracks: np.ndarray) -> _Ground:
 
 
 def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int, int],
-                epsg: int) -> None:
-    """Check the ground of yard interiors (in place) against their pooled ground.
+                epsg: int) -> float:
+    """Check the ground of yard interiors (in place) against their pooled ground; return the share
+    of interior pixels whose own ground was never seen clean.
 
     Pooled over a yard's interior pixels and dates, the clean ground is one tight cluster in the
     brighter part of the samples: most roofs and every shadow darken the ballast, and light roofs
@@ -312,21 +319,26 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
     from railwatch.detect.layout import pixel_plan
 
     if epsg != site.epsg:
-        return
+        return 0.0
     plan = pixel_plan(dict(site.tracks_utm), site.aoi_utm, transform, shape, site_id=site.id)
     if not len(plan.pixels):
-        return
+        return 0.0
     bundle_of_pixel = np.array([plan.tracks[t].bundle
                                 for t in np.argmax(plan.track_weight, axis=1)])
     sizes = np.bincount([t.bundle for t in plan.tracks])
     rng = np.random.default_rng(0)
+    interiors = unseen = 0
     for bundle in np.flatnonzero(sizes >= 2):
         interior = plan.pixels[(bundle_of_pixel == bundle) & (plan.bed_share >= _YARD_BED_SHARE)]
         if interior.size < 20:
             continue
+        own = found.ground[:, interior]
+        weak = (found.support[interior] < MIN_DATES) | ~np.isfinite(own).all(axis=0)
+        interiors += interior.size
         samples = found.dates[:, :, interior].transpose(0, 2, 1).reshape(-1, 4)
         samples = samples[np.isfinite(samples).all(axis=1)]
         if len(samples) < 50:
+            unseen += int(weak.sum())
             continue
         brightness = _brightness(samples.T)
         samples = samples[brightness >= np.quantile(brightness, _MODE_BRIGHT_QUANTILE)]
@@ -338,11 +350,12 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
         mode = np.median(samples[near[int(np.argmax(near.sum(axis=1)))]], axis=0)
         # Tracks laid in grass (NDVI of green vegetation) have no uniform apron to pool.
         if (mode[3] - mode[2]) / max(mode[3] + mode[2], 1e-6) >= _MAX_APRON_NDVI:
+            unseen += int(weak.sum())
             continue
-        own = found.ground[:, interior]
-        darker = _brightness(own) < _brightness(mode[:, None]) - _YARD_TEXTURE
-        replace = darker | (found.support[interior] < MIN_DATES) | ~np.isfinite(own).all(axis=0)
+        replace = weak | (_brightness(own) < _brightness(mode[:, None]) - _YARD_TEXTURE)
         found.ground[:, interior[replace]] = mode[:, None]
+        unseen += int(replace.sum())
+    return unseen / interiors if interiors else 0.0
 
 
 def _brightness(values: np.ndarray) -> np.ndarray:

@@ -63,6 +63,10 @@ _LOCAL_ERROR_PX = 5.0
 # Median change of the ground ring left over by haze and the season above which the ground itself
 # changed (reflectance, any band).
 _GROUND_CHANGED = 0.006
+# Above this share of yard-interior pixels never seen clean in the history the yard was full on
+# nearly every date, its ground is a pooled guess and the count a likely undercount: 0.02-0.31 on
+# the Khasan and Tumangang histories, 0.24-0.94 on the always-busy synthetic yard (bench seeds).
+_YARD_GROUND_UNSEEN = 0.4
 # Ground pixels needed to measure the scene's haze, its reference error, a change of the ground.
 _MIN_GROUND_PIXELS = 50
 
@@ -193,8 +197,12 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
         flags.append("tracks_unknown")
     if visible_fraction < 0.9:
         flags.append("partly_hidden")
+    if history is not None and history.yard_ground_pooled > _YARD_GROUND_UNSEEN:
+        flags.append("yard_ground_unseen")
     quality = "good" if visible_fraction >= 0.9 and "snow" not in flags else (
         "fair" if visible_fraction >= 0.6 else "poor")
+    if "yard_ground_unseen" in flags:
+        quality = "poor"
     car = settings.car_length_m
     return Observation(
         site=site.id, item=scene.scene_id, datetime=scene.datetime, status="ok", quality=quality,
