@@ -286,7 +286,7 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
     ring = np.zeros(stack.shape[1], dtype=bool)
     ring[plan.ring] = True
     ring &= usable
-    matched = add_haze(ground, haze_field(stack, ground, ring, plan.shape))
+    matched = add_haze(ground, haze_field(stack, ground, ring, plan.shape, plan.window))
     delta = stack - matched
     # What haze and the season leave of the ring's change: ~0.002 at most on clear, hazy and
     # green-up dates, 0.01-0.1 under snow that the SCL called thin cirrus (bench, seeds 0-1).
@@ -334,17 +334,24 @@ def _reference_error(stack: np.ndarray, ground: np.ndarray, usable: np.ndarray, 
     near = plan.ring[usable[plan.ring] & ~far[plan.ring]]
     if far.sum() < _MIN_GROUND_PIXELS or near.size < _MIN_GROUND_PIXELS:
         return everywhere
-    carried = add_haze(ground[:, near], haze_field(stack, ground, far, plan.shape)[near])
+    carried = add_haze(ground[:, near],
+                       haze_field(stack, ground, far, plan.shape, plan.window)[near])
     values = stack[:, near] - carried
     unit = GREEN_UP / np.linalg.norm(GREEN_UP)
     values = values - unit[:, None] * (unit @ values)[None, :]
     excess = values**2 - _difference_noise(values)[:, None] ** 2
-    rows, cols = plan.shape
-    layers = np.zeros((5, rows * cols), dtype=np.float32)
-    layers[:4, near] = excess
-    layers[4, near] = 1.0
-    smooth = smooth_coarse(layers.reshape(5, rows, cols), _LOCAL_ERROR_PX).reshape(5, -1)
-    at = plan.pixels
+    r0, r1, c0, c1 = plan.window
+    cols = plan.shape[1]
+
+    def in_window(pixels: np.ndarray) -> np.ndarray:
+        row, col = np.divmod(pixels, cols)
+        return (row - r0) * (c1 - c0) + (col - c0)
+
+    layers = np.zeros((5, (r1 - r0) * (c1 - c0)), dtype=np.float32)
+    layers[:4, in_window(near)] = excess
+    layers[4, in_window(near)] = 1.0
+    smooth = smooth_coarse(layers.reshape(5, r1 - r0, c1 - c0), _LOCAL_ERROR_PX).reshape(5, -1)
+    at = in_window(plan.pixels)
     weight = smooth[4, at]
     overall = np.median(excess, axis=1)
     local = np.where(weight > 0.05, smooth[:4, at] / np.maximum(weight, 1e-6), overall[:, None])

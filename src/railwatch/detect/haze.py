@@ -35,12 +35,24 @@ _MIN_REFERENCE_PIXELS = 50
 
 
 def haze_field(values: np.ndarray, ground: np.ndarray, reference: np.ndarray,
-               shape: tuple[int, int]) -> np.ndarray:
+               shape: tuple[int, int], window: tuple[int, int, int, int] | None = None
+               ) -> np.ndarray:
     """Haze of ``values`` relative to ``ground`` per pixel (N,), both (4, N) on a ``shape`` grid.
 
     Measured on the ``reference`` pixels (N,) bool (no stock, both looks valid) and smoothed into
-    the rest; 0 everywhere when too few reference pixels are seen.
+    the rest; 0 everywhere when too few reference pixels are seen.  With a ``window`` (rows and
+    columns, start and stop, holding every reference pixel) only the pixels inside are worked
+    out and the rest stay 0.
     """
+    if window is not None:
+        r0, r1, c0, c1 = window
+        grid = np.zeros(shape, dtype=bool)
+        grid[r0:r1, c0:c1] = True
+        inside = grid.ravel()
+        haze = np.zeros(values.shape[1], dtype=np.float32)
+        haze[inside] = haze_field(values[:, inside], ground[:, inside], reference[inside],
+                                  (r1 - r0, c1 - c0))
+        return haze
     rows, cols = shape
     reference = reference & np.isfinite(values).all(axis=0) & np.isfinite(ground).all(axis=0)
     if reference.sum() < _MIN_REFERENCE_PIXELS:

@@ -99,6 +99,9 @@ class PixelPlan:
     cell_neighbours: np.ndarray  # (C, 2) the blocks before and after along the bundle, -1 none
     ring: np.ndarray  # flat indices of pixels near, but off, the tracks
     ring_far: np.ndarray  # the ring pixels at least RING_FAR_M from every track
+    # Rows and columns (start, stop, start, stop) holding the corridor and the ring: the only part
+    # of the window the ground and haze are needed in.
+    window: tuple[int, int, int, int]
 
 
 _CACHE: OrderedDict[tuple, PixelPlan] = OrderedDict()
@@ -238,11 +241,18 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
                      cell_track_length=cell_track_length,
                      cell_neighbours=np.array([[lookup.get(int(k) - 1, -1), lookup.get(int(k) + 1, -1)]
                                                for k in unique], dtype=np.int64).reshape(-1, 2),
-                     ring=ring, ring_far=ring_far)
+                     ring=ring, ring_far=ring_far, window=_window(np.union1d(corridor, ring), cols))
+
+
+def _window(pixels: np.ndarray, cols: int) -> tuple[int, int, int, int]:
+    if not len(pixels):
+        return 0, 0, 0, 0
+    row, col = np.divmod(pixels, cols)
+    return int(row.min()), int(row.max()) + 1, int(col.min()), int(col.max()) + 1
 
 
 def _empty(key: tuple, shape: tuple[int, int]) -> PixelPlan:
     none = np.zeros(0, dtype=np.int64)
     return PixelPlan(key, shape, (), none, none, np.zeros(0, np.float32),
                      np.zeros((0, 0), np.float32), np.zeros(0), np.zeros((0, 2)), np.zeros(0),
-                     np.zeros((0, 0)), np.zeros((0, 2), np.int64), none, none)
+                     np.zeros((0, 0)), np.zeros((0, 2), np.int64), none, none, (0, 0, 0, 0))
