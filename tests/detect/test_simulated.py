@@ -26,6 +26,7 @@ from railwatch.simulate import (
     site_model,
     truth_record,
 )
+from railwatch.simulate.truth import COUPLED_GAP_M
 
 SEED = 7
 # Floors from what v2.2 achieves on these fixed scenes (bench/detect_bench.py has the tables),
@@ -67,8 +68,9 @@ def test_standing_and_moving_stock_on_the_bridge_line(bridge) -> None:
     truth = truth_record(site, rendered)
     observation = detect_scene(rendered.as_scene(), site, history=history)
     assert observation.status == "ok"
-    # Car-equivalents are occupied track (bodies and the 1 m gaps between them) / 14.5 m.
-    equivalents = sum(c["length_m"] + 1.0 for c in truth["cars"] if c["inside_aoi"]) / 14.5
+    # Car-equivalents are occupied track (bodies and the gaps between them) / 14.5 m.
+    equivalents = sum(c["length_m"] + COUPLED_GAP_M for c in truth["cars"]
+                      if c["inside_aoi"]) / 14.5
     assert abs(observation.car_equivalents - equivalents) <= 0.25 * equivalents
     low, high = observation.car_equivalents_interval
     assert low <= equivalents <= high
