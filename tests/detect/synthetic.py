@@ -8,7 +8,7 @@ its position at that band's sensing time; then a Gaussian PSF, 10 m pixel integr
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -73,8 +73,9 @@ class Cut:
 class Weather:
     haze: float = 0.0
     cloud_box_m: tuple[float, float, float, float] | None = None  # west, south, east, north
+    # A thin cloud (opacity, box) the SCL leaves visible: the soft edge of a cloud.
+    thin_cloud: tuple[float, tuple[float, float, float, float]] | None = None
     snow: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def make_scene(site: Site, cuts: list[Cut], *, seed: int = 0, noise: float = 0.004,
@@ -108,17 +109,23 @@ def make_scene(site: Site, cuts: list[Cut], *, seed: int = 0, noise: float = 0.0
         coarse = coarse + weather.haze * (1.0 - 0.2 * index) + rng.normal(0, noise, coarse.shape)
         bands[key] = coarse.astype(np.float32)
     scl = np.full((rows, cols), 11 if weather.snow else 4, dtype=np.uint8)
+    xs = west + 10 * (np.arange(cols) + 0.5)
+    ys = north - 10 * (np.arange(rows) + 0.5)
+
+    def inside(box: tuple[float, float, float, float]) -> np.ndarray:
+        bw, bs, be, bn = box
+        return (xs[None, :] >= bw) & (xs[None, :] <= be) & (ys[:, None] >= bs) & (ys[:, None] <= bn)
+
+    if weather.thin_cloud is not None:
+        opacity, box = weather.thin_cloud
+        for key in BAND_KEYS:
+            bands[key] = np.where(inside(box), (1 - opacity) * bands[key] + opacity * 0.6,
+                                  bands[key]).astype(np.float32)
     if weather.cloud_box_m is not None:
-        cw, cs, ce, cn = weather.cloud_box_m
-        transform = Affine(10.0, 0, west, 0, -10.0, north)
-        xs = west + 10 * (np.arange(cols) + 0.5)
-        ys = north - 10 * (np.arange(rows) + 0.5)
-        cloud = ((xs[None, :] >= cw) & (xs[None, :] <= ce) & (ys[:, None] >= cs)
-                 & (ys[:, None] <= cn))
+        cloud = inside(weather.cloud_box_m)
         for key in BAND_KEYS:
             bands[key] = np.where(cloud, 0.6, bands[key]).astype(np.float32)
         scl[cloud] = 9
-        del transform
     return Scene(scene_id=scene_id, datetime=datetime(2024, 6, 1, 2, 30, tzinfo=UTC),
                  epsg=site.epsg, transform=Affine(10.0, 0, west, 0, -10.0, north), bands=bands,
                  scl=scl, simulated=True)

@@ -137,3 +137,19 @@ def test_a_train_seen_on_two_neighbouring_tracks_is_reported_once() -> None:
                       speed_sd_mps=1.0, heading_deg=84.0, direction="", confidence=0.9,
                       x=1010.0, y=60.0)
     assert _one_per_train([(strong, 12.0), (far, 9.0)], lines, SETTINGS) == []
+
+
+@pytest.mark.parametrize(("hidden_from", "used"), [(750.0, False), (790.0, True)])
+def test_steps_near_hidden_stations_are_not_used(hidden_from: float, used: bool) -> None:
+    """A cloud's thin edge reaches past its mask: a step closer than ``motion_cloud_margin_m``
+    (60 m) to a hidden station gives no velocity fit; one farther off does."""
+    from railwatch.detect.motion import _moving_edges
+
+    profile = _profile([(700.0, 1400.0, DARK, 15.0)], seed=4)
+    visible = np.abs(STATIONS - (hidden_from + 20.0)) > 20.0  # hidden: 40 m from hidden_from
+    edges = _moving_edges(profile, visible, visible.copy(), STATIONS, SETTINGS)
+    near_rear = [e for e in edges if abs(STATIONS[e.index] - 708.0) <= 15.0]
+    assert bool(near_rear) == used
+    if used:
+        best = near_rear[0].speeds[np.argmax(near_rear[0].gain)]
+        assert abs(best - 15.0) <= 2.5

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from railwatch.detect.haze import GREEN_UP, haze_field, remove_haze
+from railwatch.detect.haze import GREEN_UP, cloud_fringe, haze_field, near, remove_haze
+from railwatch.detect.model import DetectSettings
 from railwatch.errors import InputFileError
 from railwatch.imagery import BAND_KEYS, Scene
 from railwatch.sites import Site
@@ -127,12 +128,14 @@ def load_background(path: Path) -> Background:
                       tuple(meta["scene_ids"]), snow, float(meta.get("yard_ground_pooled", 0.0)))
 
 
-def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Background:
+def build_background(scenes: Iterable[Scene], *, site: Site | None = None,
+                     margin_px: int = DetectSettings.fringe_margin_px) -> Background:
     """The empty ground of every pixel from the scenes' clear (and, apart, snowy) observations.
 
     All scenes must share one grid: they are windows of the same site on the same tile.  With the
     ``site``, each date's haze is measured on the ground around the tracks, and yard-interior
-    pixels seen clean on too few dates get a pooled ground (``_pool_yards``).
+    pixels seen clean on too few dates get a pooled ground (``_pool_yards``).  Nothing within
+    ``margin_px`` of a cloud, its shadow or a cloud fringe is taken for ground.
     """
     clear_stacks: list[np.ndarray] = []
     snow_stacks: list[np.ndarray] = []
@@ -151,7 +154,8 @@ def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Ba
         if scene.scl is None:
             raise InputFileError(f"scene {scene.scene_id}: no SCL band",
                                  hint="a background needs the scene classification to drop clouds")
-        hidden = hidden_mask(np.asarray(scene.scl))
+        hidden = hidden_mask(np.asarray(scene.scl)) | near(
+            np.isin(np.asarray(scene.scl), CLOUD_SCL), margin_px)
         snow = np.asarray(scene.scl) == SNOW_SCL
         if snow.mean() > 0.3:
             snowy = stack.copy()
@@ -175,7 +179,7 @@ def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Ba
     for stacks, winter in ((clear_stacks, False), (snow_stacks, True)):
         if not stacks or (winter and len(stacks) < MIN_DATES):
             continue
-        found = _ground(np.stack(stacks), off_tracks)
+        found = _ground(np.stack(stacks), off_tracks, margin_px)
         share = (_pool_yards(found, site, Affine(*transform), shape, epsg)
                  if site is not None and len(stacks) >= MIN_DATES else 0.0)
         if winter:
@@ -195,14 +199,14 @@ def build_background(scenes: Iterable[Scene], *, site: Site | None = None) -> Ba
 
 
 def _off_tracks(site: Site | None, transform: Affine, shape: tuple[int, int], epsg: int
-                ) -> np.ndarray:
+                ) -> np.ndarray | None:
     """Pixels where no rolling stock stands: the site's ground ring (30-150 m from every track,
-    ``layout``), or, without a site, every pixel (stock is then a small share of the window)."""
+    ``layout``), or, without a site, None."""
     from railwatch.detect.layout import pixel_plan
 
     rows, cols = shape
     if site is None or epsg != site.epsg:
-        return np.ones(rows * cols, dtype=bool)
+        return None
     plan = pixel_plan(dict(site.tracks_utm), site.aoi_utm, transform, shape, site_id=site.id)
     ring = np.zeros(rows * cols, dtype=bool)
     ring[plan.ring] = True
@@ -236,11 +240,13 @@ class _Ground:
     dates: np.ndarray
 
 
-def _ground(stack: np.ndarray, off_tracks: np.ndarray) -> _Ground:
+def _ground(stack: np.ndarray, off_tracks: np.ndarray | None, margin_px: int) -> _Ground:
     """Empty ground from (T, 4, H, W) clear observations.
 
-    ``off_tracks`` (H*W,) marks the pixels where no stock stands, on which each date's haze is
-    measured.
+    ``off_tracks`` (H*W,) marks the pixels where no stock stands, on which each date's haze and
+    cloud fringes (with ``margin_px`` around them left out) are measured.  Without it, the haze is
+    measured on every pixel (stock is then a small share of the window) and fringes are not
+    looked for (stock would pass for them).
 
     Per pixel, the largest group of dates that agree with each other within ``_AGREE_SPREADS``
     date-to-date noise in every band: on clean dates a pixel shows its ground plus noise, while
@@ -261,7 +267,18 @@ def _ground(stack: np.ndarray, off_tracks: np.ndarray) -> _Ground:
         # hundred metres, and without this a pixel's clean dates disagree by more than the
         # stock on its busy ones.
         for t in range(dates):
-            flat[t] = remove_haze(flat[t], haze_field(flat[t], centre, off_tracks, shape))
+            seen = flat[t].copy()
+            reference = off_tracks if off_tracks is not None else np.ones(seen.shape[1], bool)
+            flat[t] = remove_haze(seen, haze_field(seen, centre, reference, shape))
+            if off_tracks is None:
+                continue
+            # A thin cloud the SCL missed would pass for ground, and pulls the haze of its
+            # surroundings: measured again without it, and left out with a margin.
+            fringe = cloud_fringe(flat[t] - centre, off_tracks & np.isfinite(flat[t]).all(axis=0)
+                                  & np.isfinite(centre).all(axis=0), shape)
+            if fringe.any():
+                flat[t] = remove_haze(seen, haze_field(seen, centre, off_tracks & ~fringe, shape))
+                flat[t][:, near(fringe.reshape(shape), margin_px).ravel()] = np.nan
         count = np.isfinite(flat[:, 0]).sum(axis=0)
         if dates < MIN_DATES:
             centre[:, count < MIN_DATES] = np.nan

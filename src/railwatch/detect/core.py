@@ -6,6 +6,8 @@
 2. **What can be seen**: SCL no data, saturated, cloud shadow and cloud (0, 1, 3, 8, 9) are
    hidden, and so is everything within ``cloud_margin_px`` of a cloud or its shadow (soft edges).
    Thin cirrus (10) is visible with a flag (haze scenes are measured), snow (11) is visible.
+   Counting keeps ``fringe_margin_px`` from clouds, their shadows and the cloud fringes the
+   ground ring shows (step 3); a block is measured on its seen pixels when half its track is seen.
 3. **The empty ground**: with a history (``Background``) the per-pixel ground of the site's clear
    dates, brought into this scene's air by the haze measured on the ground ring around the tracks
    (``haze``; it varies over a few hundred metres); how well that haze carries over sets the
@@ -32,8 +34,8 @@ from dataclasses import replace
 import numpy as np
 from shapely.geometry import LineString
 
-from railwatch.detect.background import CIRRUS_SCL, SNOW_SCL, Background, hidden_mask
-from railwatch.detect.haze import GREEN_UP, add_haze, haze_field, smooth_coarse
+from railwatch.detect.background import CIRRUS_SCL, CLOUD_SCL, SNOW_SCL, Background, hidden_mask
+from railwatch.detect.haze import GREEN_UP, add_haze, cloud_fringe, haze_field, near, smooth_coarse
 from railwatch.detect.layout import PixelPlan, pixel_plan
 from railwatch.detect.model import (
     DETECTOR_VERSION,
@@ -123,15 +125,23 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
         flags.append("no_history")
         delta, reference, noise = _self_reference(stack, hidden, plan)
         reference_error = np.full((4, len(plan.pixels)), settings.reference_bias)
+        fringe = np.zeros_like(hidden)
     else:
-        delta, reference, noise, reference_error, changed = _history_reference(
+        delta, reference, noise, reference_error, changed, fringe = _history_reference(
             stack, hidden, plan, history, settings, snowy=snowy > 0.3)
         if changed and snowy <= 0.3:
             flags.append("ground_changed")
-    visible = ~hidden[plan.pixels] & np.isfinite(delta[:, plan.pixels]).all(axis=0)
-
     # --- moving trains
     moving = tuple(moving_trains(scene, delta, hidden, plan, site.direction, settings))
+    # Counting sums every pixel of a block, and the soft edge of a cloud or its shadow reads as
+    # light or dark roofs well beyond the SCL's classes: it keeps a wider berth than motion.
+    cloudy = np.isin(scl, CLOUD_SCL) | fringe
+    if cloudy.any():
+        hidden = hidden | near(cloudy.reshape(plan.shape), settings.fringe_margin_px).ravel()
+    if fringe.any():
+        flags.append("cloud_fringe")
+    visible = ~hidden[plan.pixels] & np.isfinite(delta[:, plan.pixels]).all(axis=0)
+
     def not_counted(track_reason: str, site_reason: str) -> Observation:
         tracks = tuple(TrackObservation(t.id, "unknown", t.length_m, 0.0, None, None, None,
                                         reason=track_reason) for t in plan.tracks)
@@ -173,7 +183,8 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     # any, and a roof hides it: a busy yard shows little shade.  The first fit, at a prior share,
     # tells how busy each block is; the second fit uses that.
     fit = fit_with(settings.neighbour_occupied_share)
-    busy = np.clip(np.nan_to_num(fit.length_m) / np.maximum(plan.cell_length, 1e-9), 0.0, 1.0)
+    busy = np.clip(np.nan_to_num(fit.length_m) / np.maximum(fit.seen_track_m.sum(axis=1), 1e-9),
+                   0.0, 1.0)
     fit = fit_with(busy)
     # Roof metres to occupied track: each car's roof is its length less the gap to the next.
     over_roof = settings.car_length_m / (settings.car_length_m - settings.coupled_gap_m)
@@ -197,6 +208,8 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
         flags.append("tracks_unknown")
     if visible_fraction < 0.9:
         flags.append("partly_hidden")
+    if fit.unexplained_blocks:
+        flags.append("unexplained_change")
     if history is not None and history.yard_ground_pooled > _YARD_GROUND_UNSEEN:
         flags.append("yard_ground_unseen")
     quality = "good" if visible_fraction >= 0.9 and "snow" not in flags else (
@@ -274,9 +287,9 @@ def _nanmedian(values: np.ndarray, axis: int) -> np.ndarray:
 
 def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
                        history: Background, settings: DetectSettings, *, snowy: bool
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool, np.ndarray]:
     """(delta, matched ground, per-band pixel noise, shared reference error per corridor pixel,
-    whether the ground changed) with a history, on the whole window."""
+    whether the ground changed, cloud fringes on the ring) with a history, on the whole window."""
     ground = _aligned(history, plan.shape, snowy=snowy, scene_transform_key=plan.key[1])
     usable = ~hidden & np.isfinite(ground).all(axis=0)
     # The scene's haze, from the ground around the tracks (which carries no stock; ``haze``):
@@ -288,6 +301,16 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
     ring &= usable
     matched = add_haze(ground, haze_field(stack, ground, ring, plan.shape, plan.window))
     delta = stack - matched
+    # Cloud and shadow fringes the SCL left visible change the ring more than haze can: the haze
+    # is measured again without them, and the corridor beside them is not counted.
+    fringe = _fringe(delta, ring, plan)
+    if fringe.any():
+        ring &= ~fringe
+        matched = add_haze(ground, haze_field(stack, ground, ring, plan.shape, plan.window))
+        delta = stack - matched
+        fringe |= _fringe(delta, ring, plan)
+        ring &= ~fringe
+        usable &= ~fringe
     # What haze and the season leave of the ring's change: ~0.002 at most on clear, hazy and
     # green-up dates, 0.01-0.1 under snow that the SCL called thin cirrus (bench, seeds 0-1).
     changed = False
@@ -310,7 +333,19 @@ def _history_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
     # misses, from differences of neighbouring corridor pixels (stock adds to them only at its
     # edges).
     corridor_delta = np.where(usable[plan.pixels][None, :], delta[:, plan.pixels], np.nan)
-    return delta, matched, _floor(_difference_noise(corridor_delta)), error, changed
+    return delta, matched, _floor(_difference_noise(corridor_delta)), error, changed, fringe
+
+
+def _fringe(delta: np.ndarray, ring: np.ndarray, plan: PixelPlan) -> np.ndarray:
+    """``cloud_fringe`` of the ring, worked out in the window holding corridor and ring."""
+    r0, r1, c0, c1 = plan.window
+    window = np.zeros(plan.shape, dtype=bool)
+    window[r0:r1, c0:c1] = True
+    inside = window.ravel()
+    found = np.zeros(plan.shape, dtype=bool)
+    found[r0:r1, c0:c1] = cloud_fringe(delta[:, inside], ring[inside],
+                                       (r1 - r0, c1 - c0)).reshape(r1 - r0, c1 - c0)
+    return found.ravel()
 
 
 def _reference_error(stack: np.ndarray, ground: np.ndarray, usable: np.ndarray, plan: PixelPlan,
@@ -427,12 +462,13 @@ def _per_track(plan: PixelPlan, fit, settings: DetectSettings
     """Track observations, and the site's seen/total length, occupied metres seen, variance."""
     seen_cells = fit.visible
     lengths = plan.cell_track_length
+    seen_lengths = fit.seen_track_m
     shares = fit.per_track_m / np.where(np.abs(np.nan_to_num(fit.length_m))[:, None] > 1e-9,
                                       np.nan_to_num(fit.length_m)[:, None], 1.0)
     observations = []
     for t, track in enumerate(plan.tracks):
         total = float(lengths[:, t].sum())
-        seen = float(lengths[seen_cells, t].sum())
+        seen = float(seen_lengths[:, t].sum())
         fraction = seen / total if total else 0.0
         if total <= 0 or fraction < settings.min_track_visible_fraction:
             observations.append(TrackObservation(
@@ -451,7 +487,7 @@ def _per_track(plan: PixelPlan, fit, settings: DetectSettings
         observations.append(TrackObservation(track.id, "ok", track.length_m, fraction, estimate,
                                              estimate / car, interval))
     total_m = float(lengths.sum())
-    seen_m = float(lengths[seen_cells].sum())
+    seen_m = float(seen_lengths.sum())
     occupied_m = float(np.nansum(fit.length_m[seen_cells]))
     variance = float(np.nansum(fit.variance_m2[seen_cells]))
     return tuple(observations), seen_m, total_m, occupied_m, variance
