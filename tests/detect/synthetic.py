@@ -75,6 +75,8 @@ class Weather:
     cloud_box_m: tuple[float, float, float, float] | None = None  # west, south, east, north
     # A thin cloud (opacity, box) the SCL leaves visible: the soft edge of a cloud.
     thin_cloud: tuple[float, tuple[float, float, float, float]] | None = None
+    # Wet ballast after rain: the track bed's reflectance times this, the fields unchanged.
+    wet_bed: float = 1.0
     snow: bool = False
 
 
@@ -93,7 +95,7 @@ def make_scene(site: Site, cuts: list[Cut], *, seed: int = 0, noise: float = 0.0
     texture = 1 + 0.05 * gaussian_filter(np.random.default_rng(99).standard_normal(shape), 3) * 3
     bands = {}
     for index, key in enumerate(BAND_KEYS):
-        base = np.where(ground_code == 1, BED[_i(key)], GRASS[_i(key)])
+        base = np.where(ground_code == 1, BED[_i(key)] * weather.wet_bed, GRASS[_i(key)])
         if weather.snow:
             base = np.where(ground_code == 1, 0.5 + 0.1 * base, 0.85 - 0.05 * index)
         layer = (base * texture).astype(np.float32)

@@ -172,6 +172,29 @@ def test_blocks_with_some_hidden_pixels_are_measured_on_the_rest(empty_history) 
     assert abs(observation.car_equivalents - clean.car_equivalents) <= 0.15 * clean.car_equivalents
 
 
+@pytest.mark.parametrize("wet", [0.9, 0.7])
+def test_wet_ballast_is_not_counted_as_stock(empty_history, wet: float) -> None:
+    """Rain darkens the bed of every track alike (a tenth to a third) and leaves the fields: that
+    is not a site full of black cars."""
+    observation = detect_scene(make_scene(SITE, [], seed=6, weather=Weather(wet_bed=wet)), SITE,
+                               history=empty_history, settings=FLAT)
+    assert observation.status == "unknown"
+    assert observation.car_equivalents is None
+    assert "wet_ballast" in observation.flags
+    assert "rain" in observation.reason
+
+
+def test_stock_in_cuts_is_not_taken_for_wet_ballast(empty_history) -> None:
+    """A busy site still has empty stretches between its cuts."""
+    cuts = [Cut(track, start, 14.5 * 12, colour) for track, colour in
+            (("main", BOX_CAR), ("yard-1", GREY_TANK), ("yard-2", BOX_CAR))
+            for start in (30, 330, 630)]
+    observation = detect_scene(make_scene(SITE, cuts, seed=6), SITE, history=empty_history,
+                               settings=FLAT)
+    assert observation.status == "ok"
+    assert "wet_ballast" not in observation.flags
+
+
 def test_fully_clouded_site_is_cloudy_not_zero() -> None:
     west, south, east, north = SITE.aoi_utm.bounds
     weather = Weather(cloud_box_m=(west - 50, south - 50, east + 50, north + 50))
