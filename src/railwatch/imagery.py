@@ -21,6 +21,7 @@ import math
 import os
 import re
 import threading
+import warnings
 from collections.abc import Iterable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ import rasterio.features
 from affine import Affine
 from pyproj import CRS, Transformer
 from rasterio.abc import MultiByteRangeResourceContainer
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 from shapely.geometry import shape
 
@@ -702,15 +703,19 @@ def track_mask(site: Site, transform: Affine, shape: tuple[int, int], epsg: int)
     to_grid = Transformer.from_crs(4326, CRS.from_epsg(epsg), always_xy=True)
     shapes = [reproject(track.line, to_grid).buffer(TRACK_BUFFER_M) for track in site.tracks]
     mask = np.zeros(shape, dtype=bool)
-    if shapes:
-        mask = rasterio.features.geometry_mask(
-            shapes, out_shape=shape, transform=transform, invert=True, all_touched=True
-        )
-    if not mask.any():
-        mask = rasterio.features.geometry_mask(
-            [reproject(site.aoi, to_grid)], out_shape=shape, transform=transform, invert=True,
-            all_touched=True,
-        )
+    # rasterio burns the shapes into an in-memory dataset that it georeferences only after
+    # opening it, and warns on the way (NotGeoreferencedWarning); the transform is applied.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        if shapes:
+            mask = rasterio.features.geometry_mask(
+                shapes, out_shape=shape, transform=transform, invert=True, all_touched=True
+            )
+        if not mask.any():
+            mask = rasterio.features.geometry_mask(
+                [reproject(site.aoi, to_grid)], out_shape=shape, transform=transform,
+                invert=True, all_touched=True,
+            )
     return mask
 
 

@@ -223,7 +223,8 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
         flags.append("tracks_unknown")
     if visible_fraction < 0.9:
         flags.append("partly_hidden")
-    if fit.unexplained_blocks:
+    # Worth telling the analyst when it would have made a car or more.
+    if fit.unexplained_m * over_roof >= settings.car_length_m:
         flags.append("unexplained_change")
     if history is not None and history.yard_ground_pooled > _YARD_GROUND_UNSEEN:
         flags.append("yard_ground_unseen")

@@ -93,8 +93,8 @@ class CellFit:
     seen_track_m: np.ndarray  # (C, T) track length the fit saw in each block, 0 where unmeasured
     # (C, 2) chi-square of the block's change left by the best hypothesis, and in all
     chi_square: np.ndarray
-    # Blocks counted empty because no stock explains their change
-    unexplained_blocks: int = 0
+    # Metres the blocks no stock explains would have held (they count none)
+    unexplained_m: float = 0.0
 
 
 def _project_out(nuisance: np.ndarray, y: np.ndarray, a: np.ndarray
@@ -197,13 +197,13 @@ def _measured(length: np.ndarray, variance: np.ndarray, significant: np.ndarray,
     change does not look like stock holds none."""
     unexplained = measured & significant & (
         chi_square[:, 0] > _MAX_UNEXPLAINED * chi_square[:, 1])
+    unexplained_m = float(np.nansum(length[unexplained]))
     length = np.where(unexplained, 0.0, length)
     per_track = np.where(unexplained[:, None], 0.0, per_track)
     return CellFit(np.where(measured, length, np.nan), np.where(measured, variance, np.nan),
                    significant & measured & ~unexplained, roof,
                    np.where(measured[:, None], per_track, 0.0), measured,
-                   np.where(measured[:, None], seen_track, 0.0), chi_square,
-                   int(unexplained.sum()))
+                   np.where(measured[:, None], seen_track, 0.0), chi_square, unexplained_m)
 
 
 def _seen_track_length(plan: PixelPlan, good: np.ndarray) -> np.ndarray:
