@@ -153,3 +153,55 @@ def test_steps_near_hidden_stations_are_not_used(hidden_from: float, used: bool)
     if used:
         best = near_rear[0].speeds[np.argmax(near_rear[0].gain)]
         assert abs(best - 15.0) <= 2.5
+
+
+def test_track_sampling_reads_what_each_station_sees() -> None:
+    """The site's stations sampled at once (one sparse sum per scene) give each station the
+    matched-filter sum of its corridor points' bilinear values, a point reading a hidden pixel
+    counting 0 (a wholly hidden station exactly 0, which the noise estimate skips), and the
+    ground beside NaN where it reads a hidden pixel: as sampling point by point does."""
+    from affine import Affine
+
+    from railwatch.detect.geometry import sampler_for
+    from railwatch.detect.layout import footprint, pixel_plan
+    from railwatch.detect.motion import _plan_sampling, _sample_tracks
+
+    transform = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 4_700_000.0)
+    shape = (60, 90)
+    lines = {"main": LineString([(500_040.0, 4_699_650.0), (500_860.0, 4_699_420.0)]),
+             "yard": LineString([(500_050.0, 4_699_630.0), (500_850.0, 4_699_400.0)])}
+    plan = pixel_plan(lines, None, transform, shape, site_id="test-sampling")
+    rng = np.random.default_rng(3)
+    delta = rng.normal(0.0, 0.02, (4, shape[0] * shape[1]))
+    hidden = np.zeros(shape, dtype=bool)
+    hidden[:, 40:48] = True  # a cloud across both tracks
+    hidden[30:34, 60:62] = True  # a small one, hiding some of a corridor's points
+    hidden = hidden.ravel()
+    delta[:, hidden] = np.nan
+
+    profiles, visible, beside = _sample_tracks(_plan_sampling(plan, transform, shape), delta,
+                                               hidden)
+    seen = np.nan_to_num(delta)
+    start = 0
+    partly = wholly = 0
+    for track in plan.tracks:
+        corridor, ground = sampler_for(track.geometry, transform, shape, site_key=plan.key)
+        weights = footprint(track.geometry.offsets_m)
+        weights = (weights / np.sqrt((weights**2).sum())).astype(np.float32)
+        values = corridor.sample(seen)
+        blocked = hidden[corridor.index].any(axis=-1) | ~corridor.inside
+        values[:, blocked] = 0.0
+        expected = np.einsum("bnm,m->bn", values, weights)
+        expected_beside = ground.sample(seen) * float(weights.sum())
+        expected_beside[:, hidden[ground.index].any(axis=-1) | ~ground.inside] = np.nan
+        part = slice(start, start + expected.shape[1])
+        start = part.stop
+        np.testing.assert_allclose(profiles[:, part], expected, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(beside[:, part], expected_beside, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(visible[part], ~blocked[:, blocked.shape[1] // 2])
+        whole = blocked.all(axis=1)
+        assert (profiles[:, part][:, whole] == 0.0).all()
+        wholly += int(whole.sum())
+        partly += int((blocked.any(axis=1) & ~whole).sum())
+    assert start == profiles.shape[1]
+    assert wholly > 0 and partly > 0

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
+from affine import Affine
+from numpy.lib.stride_tricks import as_strided
+from scipy import sparse
 from scipy.ndimage import distance_transform_edt
 from scipy.special import erf
 from shapely.geometry import LineString, Point
@@ -229,8 +233,8 @@ def _moving_edges(unit: np.ndarray, visible: np.ndarray, clear: np.ndarray,
     # measured on this track (its ground may be quieter or busier than the site's).
     spread = 1.4826 * np.median(np.abs(change[:, half:n - half]), axis=1)
     spread = np.maximum(spread, 1e-3)[:, None]
-    energy = np.convolve(((change / spread) ** 2).sum(axis=0), np.ones(3) / 3, mode="same")
-    sides: list[tuple[np.ndarray, np.ndarray]] = []  # measured at the first candidate step
+    scaled = change / spread
+    energy = np.convolve((scaled**2).sum(axis=0), np.ones(3) / 3, mode="same")
     # Stations near a cloud, its shadow or the raster's edge do not count: a cloud seen ~1 s
     # apart moves with its parallax, and thin cloud reaches past the SCL mask.
     margin = int(math.ceil(settings.motion_cloud_margin_m / step))
@@ -256,14 +260,15 @@ def _moving_edges(unit: np.ndarray, visible: np.ndarray, clear: np.ndarray,
             continue
         if not visible[index - reach:index + reach + 1].all():
             continue
+        # A step seen off the track as well still keeps its neighbours from being fitted.
         taken[max(0, index - apart):index + apart + 1] = True
-        near = slice(max(0, index - 2 * half), index + 2 * half + 1)
-        if off_track is not None and not sides:
-            sides = [_ground_steps(off_track[:, :, side], half, spread)
-                     for side in range(off_track.shape[2])]
-        if _off_the_track(sides, change / spread, near, settings):
-            continue
         chosen.append(int(index))
+    if off_track is not None and chosen:
+        sides = [_ground_steps(off_track[:, :, side], half, spread)
+                 for side in range(off_track.shape[2])]
+        near = np.array(chosen)[:, None] + np.arange(-2 * half, 2 * half + 1)
+        off = _off_the_track(sides, scaled, near, settings)
+        chosen = [index for index, beside in zip(chosen, off, strict=True) if not beside]
     if not chosen:
         return []
     windows = np.stack([unit[:, i - reach:i + reach + 1] for i in chosen])
@@ -280,8 +285,11 @@ def _ground_steps(ground: np.ndarray, half: int, spread: np.ndarray
     sizes), and the ground's own noise on that scale (a single point is noisier than the
     corridor, and verges have texture)."""
     change = _change(ground, half) / spread
+    inner = change[:, half:-half]
+    if np.isfinite(inner).all():  # ground on this side all along: every band at once
+        return change, np.maximum(1.4826 * np.median(np.abs(inner), axis=1), 1e-6)
     own = np.full(change.shape[0], np.inf)
-    for band, values in enumerate(change[:, half:-half]):
+    for band, values in enumerate(inner):
         finite = values[np.isfinite(values)]
         if finite.size:
             own[band] = max(1.4826 * float(np.median(np.abs(finite))), 1e-6)
@@ -289,26 +297,32 @@ def _ground_steps(ground: np.ndarray, half: int, spread: np.ndarray
 
 
 def _off_the_track(sides: list[tuple[np.ndarray, np.ndarray]], track: np.ndarray,
-                   near: slice, settings: DetectSettings) -> bool:
-    """True when the ground on every side seen steps like the track itself, at least half as
-    much and clearly above its own noise (``track``: the track's changes, noise scale)."""
-    pattern = track[:, near]
-    size = float((pattern**2).sum())
-    seen = 0
+                   near: np.ndarray, settings: DetectSettings) -> np.ndarray:
+    """For each step (the stations around it, ``near`` (C, w), those past the ends not used):
+    True when the ground on every side seen steps like the track itself, at least half as much
+    and clearly above its own noise (``track``: the track's changes (4, n), noise scale)."""
+    on_track = (near >= 0) & (near < track.shape[1])
+    near = np.clip(near, 0, track.shape[1] - 1)
+    pattern = track[:, near].transpose(1, 0, 2) * on_track[:, None]  # (C, 4, w)
+    size = (pattern**2).sum(axis=(1, 2))
+    seen = np.zeros(len(near), dtype=int)
+    unlike = np.zeros(len(near), dtype=bool)
     for change, own in sides:
-        ground = change[:, near]
-        usable = np.isfinite(ground).all(axis=0)
-        if not usable.any() or size <= 0:
-            continue
-        seen += 1
-        along = float((ground[:, usable] * pattern[:, usable]).sum())
-        share = along / size
-        # The projection's noise: the ground's own noise along the track's pattern.
-        noise = math.sqrt(float(((own[:, None] * pattern[:, usable]) ** 2).sum()))
-        if not (share > settings.max_beside_ratio and along > 2 * settings.edge_threshold
-                * _CORRELATED_SAMPLES**0.5 * noise):
-            return False
-    return seen > 0
+        ground = change[:, near].transpose(1, 0, 2)
+        usable = np.isfinite(ground).all(axis=1) & on_track  # (C, w)
+        counted = usable.any(axis=1) & (size > 0)
+        seen += counted
+        along = (np.where(usable[:, None], ground, 0.0) * pattern).sum(axis=(1, 2))
+        # Steps not counted may divide by 0, or meet a band with no ground (``own`` inf).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = along / size
+            # The projection's noise: the ground's own noise along the track's pattern.
+            along_own = np.where(usable[:, None], own[None, :, None] * pattern, 0.0)
+            noise = np.sqrt((along_own**2).sum(axis=(1, 2)))
+        unlike |= counted & ~((share > settings.max_beside_ratio)
+                              & (along > 2 * settings.edge_threshold
+                                 * _CORRELATED_SAMPLES**0.5 * noise))
+    return ~unlike & (seen > 0)
 
 
 @dataclass(frozen=True)
@@ -319,7 +333,13 @@ class _StepModel:
     speeds: np.ndarray  # (V,)
     centred: np.ndarray  # (S, P, w)
     norm: np.ndarray  # (S, P) sum of squares of each centred shape (inf: flat in the window)
-    lookup: np.ndarray  # (4, V, X) index into positions of band b's shape, for v and x
+    # Band b's shape for speed v and the x-th start sits at position ``rows[b][v] + 2 x`` of a
+    # table padded by ``pad`` repeats of its end values (x is on a grid twice as coarse as the
+    # positions): one row of a strided view per (band, speed), not a gather per element.
+    rows: tuple[np.ndarray, ...]  # per band (V,), or (1,) when the same at every speed
+    order: tuple[int, ...]  # bands in the order they are summed: one that moves first
+    starts: int  # X, the number of starts x
+    pad: tuple[int, int]  # end values repeated before and after the positions
     reachable: tuple[slice, ...]  # per band, the positions any (v, x) reaches
 
 
@@ -336,6 +356,9 @@ _STEP_BLURS_M = (_STEP_BLUR_M, 1.5 * _STEP_BLUR_M)
 _BOX_LENGTHS_M = (10.0, 20.0)
 _POSITION_STEP_M = 0.5
 _SPEED_STEP_MPS = 0.5
+# Steps summed at once in ``step_gain``: their (shape, speed, start) sums (~70 kB each) stay in
+# the core's cache.
+_EDGES_AT_ONCE = 4
 _STEP_MODELS: dict[tuple[float, int, float], _StepModel] = {}
 
 
@@ -360,11 +383,20 @@ def _step_model(step: float, reach: int, max_speed: float) -> _StepModel:
         norm = np.where(norm > 1e-3 * norm.max(axis=1, keepdims=True), norm, np.inf)
         speeds = np.arange(-max_speed, max_speed + 1e-9, _SPEED_STEP_MPS)
         xs = np.arange(-search, search + 1e-9, 2 * _POSITION_STEP_M)  # max over x: coarser
-        at = xs[None, None, :] + LAGS[:, None, None] * speeds[None, :, None]
-        lookup = np.clip(np.rint((at + span) / _POSITION_STEP_M), 0,
-                         len(positions) - 1).astype(np.intp)
-        reachable = tuple(slice(int(band.min()), int(band.max()) + 1) for band in lookup)
-        _STEP_MODELS[key] = _StepModel(speeds, centred, norm, lookup, reachable)
+        # Band b's shape for (v, x) starts at position first[b, v] + 2 x (x steps are two
+        # position steps); reads past the positions' ends hold the end value.
+        first = np.rint((xs[0] + LAGS[:, None] * speeds[None, :] + span)
+                        / _POSITION_STEP_M).astype(np.intp)  # (4, V)
+        last = first + 2 * (xs.size - 1)
+        pad = (max(0, -int(first.min())), max(0, int(last.max()) - (len(positions) - 1)))
+        reachable = tuple(slice(max(0, int(lo.min())), min(len(positions), int(hi.max()) + 1))
+                          for lo, hi in zip(first, last, strict=True))
+        first = first + pad[0]
+        rows = tuple(band[:1] if np.all(band == band[0]) else band for band in first)
+        moving = next(b for b in range(4) if rows[b].size > 1)
+        order = (moving, *(b for b in range(4) if b != moving))
+        _STEP_MODELS[key] = _StepModel(speeds, centred, norm, rows, order, xs.size, pad,
+                                       reachable)
     return _STEP_MODELS[key]
 
 
@@ -381,25 +413,37 @@ def step_gain(windows: np.ndarray, weight: np.ndarray, model: _StepModel) -> np.
     count, _, width = windows.shape
     shapes, positions = model.norm.shape
     projection = (centred.reshape(-1, width) @ model.centred.reshape(-1, width).T).reshape(
-        count, 4, shapes, positions).transpose(0, 2, 1, 3)  # (E, S, 4, P)
-    # Single precision: the gathers below move most of the bytes, and gains of interest are
-    # 1-10^4 (chi-square), far above its rounding.
-    explained = (projection**2 / model.norm[None, :, None, :]
-                 * weight[None, None, :, None]).astype(np.float32)
-    best = np.full((count, model.speeds.size), -np.inf)
-    still = np.full(count, -np.inf)
-    free = np.full(count, -np.inf)
+        count, 4, shapes, positions)  # (E, 4, S, P)
+    # Single precision: the sums below move most of the bytes, and gains of interest are
+    # 1-10^4 (chi-square), far above its rounding.  Reads past the positions' ends hold the end
+    # value, so the table is padded with it.
+    before, after = model.pad
+    padded = np.empty((count, 4, shapes, before + positions + after), dtype=np.float32)
+    explained = padded[..., before:before + positions]
+    explained[...] = projection**2 / model.norm[None, None] * weight[None, :, None, None]
+    padded[..., :before] = explained[..., :1]
+    padded[..., before + positions:] = explained[..., -1:]
+    # rows[e, b, s, i, x] = padded[e, b, s, i + 2 x]: a view, no copy.
+    item = padded.strides[3]
+    rows = as_strided(padded, (*padded.shape[:3], padded.shape[3] - 2 * (model.starts - 1),
+                               model.starts), (*padded.strides, 2 * item), writeable=False)
+    per_speed = np.empty((count, shapes, model.speeds.size), dtype=np.float32)
+    for lo in range(0, count, _EDGES_AT_ONCE):
+        part = rows[lo:lo + _EDGES_AT_ONCE]
+        # A band sensed at lag 0 (B02) has the same row at every speed: added by broadcasting.
+        total = part[:, model.order[0]][:, :, model.rows[model.order[0]]]  # (e, S, V, X)
+        for band in model.order[1:]:
+            total += part[:, band][:, :, model.rows[band]]
+        # The maximum over x is far cheaper along an outer axis than along 31-long rows.
+        per_speed[lo:lo + _EDGES_AT_ONCE] = np.ascontiguousarray(
+            total.transpose(0, 1, 3, 2)).max(axis=2)
+    best = per_speed.max(axis=1).astype(np.float64)
     centre = model.speeds.size // 2  # the speed grid is symmetric about 0
-    for shape in range(explained.shape[1]):
-        total = np.zeros((count, *model.lookup.shape[1:]), dtype=np.float32)
-        free_shape = np.zeros(count)
-        for band in range(4):
-            total += explained[:, shape, band][:, model.lookup[band]]  # (E, V, X)
-            free_shape += explained[:, shape, band, model.reachable[band]].max(axis=1)
-        per_speed = total.max(axis=2)  # (E, V)
-        best = np.maximum(best, per_speed)
-        still = np.maximum(still, per_speed[:, centre])
-        free = np.maximum(free, free_shape)
+    still = per_speed[:, :, centre].max(axis=1).astype(np.float64)
+    free_shape = np.zeros((count, shapes))
+    for band in range(4):
+        free_shape += explained[:, band, :, model.reachable[band]].max(axis=2)
+    free = free_shape.max(axis=1)
     # Each band's shape on its own may sit anywhere; one velocity puts them at x + v * lag.
     # How much worse that fits (chi-square, 2 degrees of freedom) tells a rigid moving object
     # from a static step whose bands differ (a car's end and its shadow's, a cloud's textured
@@ -499,43 +543,137 @@ def _peak(speeds: np.ndarray, gain: np.ndarray, best: int) -> tuple[float, float
 # --- moving trains ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _PlanSampling:
+    """Every track's sample points of one plan, gathered from one set of pixels: built once per
+    site and grid (a site is watched through many scenes on one tile grid)."""
+
+    pixels: np.ndarray  # (U,) flat indices of every pixel any point reads
+    profile: sparse.csr_matrix  # (N, U) the matched filter of each station (all tracks' stations)
+    points: sparse.csr_matrix  # (N m, U) each corridor point's bilinear weights
+    reads: sparse.csr_matrix  # (N m, U) 1 where a corridor point reads a pixel
+    outside: np.ndarray  # (N, m) a neighbour outside the raster
+    across: np.ndarray  # (m,) matched-filter weight of each point across the track
+    beside: sparse.csr_matrix  # (N 2, U) the ground either side, on the profile's scale
+    beside_reads: sparse.csr_matrix  # (N 2, U) 1 where a ground point reads a pixel
+    beside_outside: np.ndarray  # (N, 2)
+    nearest: np.ndarray  # (N,) flat pixel under each station (its distance to a cloud)
+    bounds: np.ndarray  # (T + 1,) each track's first station in the N
+
+
+_SAMPLINGS: OrderedDict[tuple, _PlanSampling] = OrderedDict()
+_SAMPLINGS_SIZE = 16
+
+
+def _plan_sampling(plan: PixelPlan, transform: Affine, shape: tuple[int, int]) -> _PlanSampling:
+    key = (plan.key, tuple(transform)[:6], tuple(shape))
+    cached = _SAMPLINGS.get(key)
+    if cached is not None:
+        _SAMPLINGS.move_to_end(key)
+        return cached
+    corridor, beside, across, scale = [], [], [], []
+    for track in plan.tracks:
+        points, ground = sampler_for(track.geometry, transform, shape, site_key=plan.key)
+        weights = footprint(track.geometry.offsets_m)
+        weights = (weights / np.sqrt((weights**2).sum())).astype(np.float32)
+        corridor.append(points)
+        beside.append(ground)
+        across.append(weights)
+        scale.append(np.full(len(track.geometry.stations_m), float(weights.sum())))
+    # The layout gives every track the same corridor across it (pixel_plan's half width).
+    filter_m = across[0]
+    index = np.concatenate([c.index for c in corridor])
+    beside_index = np.concatenate([b.index for b in beside])
+    pixels, local = np.unique(np.concatenate([index.ravel(), beside_index.ravel()]),
+                              return_inverse=True)
+    local = local.reshape(-1)
+    index_local = local[:index.size].reshape(index.shape)
+    beside_local = local[index.size:].reshape(beside_index.shape)
+    weight = np.concatenate([c.weight for c in corridor])
+    outside = ~np.concatenate([c.inside for c in corridor])
+    beside_outside = ~np.concatenate([b.inside for b in beside])
+
+    def matrix(columns: np.ndarray, values: np.ndarray) -> sparse.csr_matrix:
+        """One row per entry of the leading axes of ``columns`` (..., k), reading its k pixels
+        (a pixel read twice in a row adds up)."""
+        count = int(np.prod(columns.shape[:-1]))
+        rows = np.repeat(np.arange(count), columns.shape[-1])
+        return sparse.csr_matrix((values.ravel(), (rows, columns.ravel())),
+                                 shape=(count, pixels.size))
+
+    stations = index.shape[0]
+    # Points outside the raster read nothing (the per-point sums set them to 0 / NaN).
+    profile = matrix(index_local.reshape(stations, -1),
+                     (weight.astype(np.float64) * filter_m.astype(np.float64)[None, :, None]
+                      * ~outside[:, :, None]).reshape(stations, -1))
+    beside_matrix = matrix(beside_local, np.concatenate([b.weight for b in beside]).astype(
+        np.float64) * np.concatenate(scale)[:, None, None])
+    centre = len(filter_m) // 2
+    sampling = _PlanSampling(
+        pixels, profile, matrix(index_local, weight.astype(np.float64)),
+        # Which pixels a point reads (a hidden one blocks it even at a bilinear weight of 0).
+        matrix(index_local, np.ones(index_local.shape)), outside, filter_m, beside_matrix,
+        matrix(beside_local, np.ones(beside_local.shape)), beside_outside,
+        np.concatenate([c.nearest[:, centre] for c in corridor]),
+        np.cumsum([0] + [len(t.geometry.stations_m) for t in plan.tracks]))
+    _SAMPLINGS[key] = sampling
+    if len(_SAMPLINGS) > _SAMPLINGS_SIZE:
+        _SAMPLINGS.popitem(last=False)
+    return sampling
+
+
+def _sample_tracks(sampling: _PlanSampling, delta: np.ndarray, hidden: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every station's matched-filter profile of ``delta`` (4, pixels), (4, N); whether its
+    centre point is seen, (N,); and the ground either side on the profile's scale, (4, N, 2),
+    NaN where hidden or outside.  A point reading a hidden pixel counts 0 in its profile."""
+    seen = np.ascontiguousarray(np.nan_to_num(delta[:, sampling.pixels]).T)  # (U, 4)
+    hidden_here = hidden[sampling.pixels]
+    profiles = np.ascontiguousarray((sampling.profile @ seen).T)  # (4, N)
+    beside = np.ascontiguousarray((sampling.beside @ seen).T).reshape(4, -1, 2)  # (4, N, 2)
+    blocked = sampling.outside
+    beside_blocked = sampling.beside_outside
+    if hidden_here.any():
+        reads_hidden = hidden_here.astype(np.float64)
+        blocked = (sampling.reads @ reads_hidden > 0).reshape(blocked.shape) | blocked
+        beside_blocked = ((sampling.beside_reads @ reads_hidden > 0).reshape(
+            beside_blocked.shape) | beside_blocked)
+        # Stations with a hidden point: summed again without it (a wholly hidden one must be
+        # exactly 0: the noise takes 0 for a blocked station).
+        redo = np.flatnonzero((blocked & ~sampling.outside).any(axis=1))
+        across = sampling.across.size
+        values = sampling.points[(redo[:, None] * across + np.arange(across)).ravel()] @ seen
+        profiles[:, redo] = np.einsum("nmb,nm->bn", values.reshape(redo.size, across, 4),
+                                      sampling.across * ~blocked[redo])
+    # The ground beside the track on the same scale: a field as wide as the corridor (a
+    # cloud, haze, snow) reads the same in both, a car next to nothing in the ground.
+    beside[:, beside_blocked] = np.nan
+    return profiles, ~blocked[:, len(sampling.across) // 2], beside
+
+
 def moving_trains(scene: Scene, delta: np.ndarray, hidden: np.ndarray, plan: PixelPlan,
             direction_of, settings: DetectSettings) -> list[MovingTrain]:
     """Moving trains on every track of ``plan``: scene-minus-ground ``delta`` (4, pixels) sampled
     along each track and on the ground either side of it, then trains of steps that move
     together (``find_moving``), one per train over neighbouring tracks (``_one_per_train``)."""
+    if not plan.tracks:
+        return []
     distance = None
     if hidden.any():
         pixel_m = math.hypot(scene.transform.a, scene.transform.d)
         distance = distance_transform_edt(~hidden.reshape(scene.shape)).ravel() * pixel_m
-    seen = np.nan_to_num(delta)
-    profiles = []
-    for track in plan.tracks:
-        sampler, beside_sampler = sampler_for(track.geometry, scene.transform, scene.shape,
-                                              site_key=plan.key)
-        values = sampler.sample(seen)  # (4, n, m)
-        blocked = hidden[sampler.index].any(axis=-1) | ~sampler.inside
-        offsets = track.geometry.offsets_m
-        weights = footprint(offsets)
-        weights = (weights / np.sqrt((weights**2).sum())).astype(np.float32)
-        centre = len(offsets) // 2
-        visible = ~blocked[:, centre]
-        values[:, blocked] = 0.0
-        profile = np.einsum("bnm,m->bn", values, weights)
-        # The ground beside the track on the same scale: a field as wide as the corridor (a
-        # cloud, haze, snow) reads the same in both, a car next to nothing in the ground.
-        beside = beside_sampler.sample(seen)  # (4, n, 2)
-        beside[:, hidden[beside_sampler.index].any(axis=-1) | ~beside_sampler.inside] = np.nan
-        cloud = None if distance is None else distance[sampler.nearest[:, centre]]
-        profiles.append((track, profile, visible, beside * float(weights.sum()), cloud))
-    if not profiles:
-        return []
-    noise = _profile_noise([p for _, p, _, _, _ in profiles])
+    sampling = _plan_sampling(plan, scene.transform, scene.shape)
+    profiles, visible, beside = _sample_tracks(sampling, delta, hidden)
+    cloud = None if distance is None else distance[sampling.nearest]
+    tracks = [(track, slice(a, b)) for track, a, b in zip(
+        plan.tracks, sampling.bounds[:-1], sampling.bounds[1:], strict=True)]
+    noise = _profile_noise([profiles[:, part] for _, part in tracks])
     found: list[tuple[MovingTrain, float]] = []
-    for track, profile, visible, beside, cloud in profiles:
-        found.extend(find_moving(profile, visible, track.geometry, noise, direction_of,
-                                 settings, beside=beside, cloud_distance_m=cloud))
-    lines = {track.id: track.geometry.line for track, *_ in profiles}
+    for track, part in tracks:
+        found.extend(find_moving(profiles[:, part], visible[part], track.geometry, noise,
+                                 direction_of, settings, beside=beside[:, part],
+                                 cloud_distance_m=None if cloud is None else cloud[part]))
+    lines = {track.id: track.geometry.line for track, _ in tracks}
     return _one_per_train(found, lines, settings)
 
 
@@ -589,9 +727,9 @@ def _profile_noise(profiles: list[np.ndarray]) -> np.ndarray:
     diffs = [p[:, lag:] - p[:, :-lag] for p in profiles if p.shape[1] > lag]
     if not diffs:
         return np.full(4, 1e-2)
-    joined = np.concatenate(diffs, axis=1)
-    joined = np.where(joined == 0.0, np.nan, joined)  # blocked stations
+    joined = np.abs(np.concatenate(diffs, axis=1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a band with every station blocked
-        noise = 1.4826 * np.nanmedian(np.abs(joined), axis=1) / math.sqrt(2)
+        # A difference of exactly 0 is a pair of blocked stations: not counted.
+        noise = 1.4826 * np.array([np.median(band[band != 0.0]) for band in joined]) / math.sqrt(2)
     return np.where(np.isfinite(noise) & (noise > 1e-5), noise, 1e-2)
