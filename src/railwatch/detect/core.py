@@ -169,6 +169,12 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
         return not_counted("snow on the tracks: the empty ground under it is not known",
                            "snow covers the tracks: the ground under it is not known, so rolling "
                            "stock cannot be counted")
+    if _evenly_dark(delta[:, plan.pixels], visible, plan, noise):
+        flags.append("wet_ballast")
+        return not_counted("the track bed is evenly darker over the whole site",
+                           "the track bed is evenly darker on every seen block, as after rain "
+                           "(wet ballast) and unlike stock, which stands in cuts with gaps: it "
+                           "cannot be counted")
 
     # --- occupancy
     width = settings.roof_width_m or car_width_m(site.gauges_mm)
@@ -198,13 +204,6 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
     over_roof = settings.car_length_m / (settings.car_length_m - settings.coupled_gap_m)
     fit = replace(fit, length_m=fit.length_m * over_roof, variance_m2=fit.variance_m2 * over_roof**2,
                   per_track_m=fit.per_track_m * over_roof)
-
-    if _evenly_dark(delta[:, plan.pixels], visible, plan, noise):
-        flags.append("wet_ballast")
-        return not_counted("the track bed is evenly darker over the whole site",
-                           "the track bed is evenly darker on every seen block, as after rain "
-                           "(wet ballast) and unlike stock, which stands in cuts with gaps: it "
-                           "cannot be counted")
 
     # --- per track and per site
     track_obs, seen_m, total_m, occupied_m, variance = _per_track(plan, fit, settings)
@@ -470,9 +469,6 @@ def _floor(noise: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(noise) & (noise > 5e-4), noise, 5e-3)
 
 
-# --- per track ----------------------------------------------------------------------------------
-
-
 def _evenly_dark(delta: np.ndarray, visible: np.ndarray, plan: PixelPlan,
                  noise: np.ndarray) -> bool:
     """Whether the track bed is darker by about the same amount in nearly every block: wet
@@ -485,7 +481,7 @@ def _evenly_dark(delta: np.ndarray, visible: np.ndarray, plan: PixelPlan,
     Its change has the shape of black paint or shade, so it is told apart by where it is:
     stock stands in cuts, with empty blocks and gaps between them even in a busy yard, while
     wetness darkens every block alike.  Per block, the darkening along the bed's own spectrum
-    per metre of track, and its significance against the pixel noise."""
+    per pixel's worth of bed, and its significance against the pixel noise."""
     unit = TRACK_BED / np.linalg.norm(TRACK_BED)
     cells = len(plan.cell_length)
     bed = np.where(visible, plan.bed_share, 0.0)
@@ -503,6 +499,9 @@ def _evenly_dark(delta: np.ndarray, visible: np.ndarray, plan: PixelPlan,
     per_bed = dark[blocks] / bed_sum[blocks]
     low, middle = np.quantile(per_bed, [0.1, 0.5])
     return bool(np.quantile(z, 0.1) >= _EVEN_MIN_Z and low >= _EVEN_SPREAD * middle)
+
+
+# --- per track ----------------------------------------------------------------------------------
 
 
 def _per_track(plan: PixelPlan, fit, settings: DetectSettings
