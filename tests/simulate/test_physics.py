@@ -19,6 +19,7 @@ from railwatch.simulate.sensor import (
     add_noise,
     psf_sigma_m,
 )
+from railwatch.simulate.spectra import LAND_BY_NAME, WET_DARKENING, WETTING, landcover_table
 from tests.simulate.conftest import clear_state
 
 BLACK = (0.04, 0.04, 0.04, 0.05)
@@ -131,3 +132,21 @@ def test_noise_matches_the_snr_at_reference_radiance(band):
     flat = np.full((300, 300), rho_ref, dtype=np.float32)
     noisy = add_noise(flat, band, np.random.default_rng(4), sun_elevation_deg=90.0)
     assert rho_ref / noisy.std() == pytest.approx(SNR_AT_LREF[band], rel=0.05)
+
+
+def test_rain_darkens_bare_mineral_ground_and_not_vegetation(small_site, small_model):
+    """After rain (``Weather.wet``) ballast, gravel, soil, asphalt and concrete are 30 % darker in
+    every band and vegetation is not: each pixel darkens by 30 % of its mineral share."""
+    state = clear_state(small_site, [])
+    dry = render_scene(small_site, state, model=small_model, noise=False)
+    wet = render_scene(small_site, replace(state, weather=replace(state.weather, wet=1.0)),
+                       model=small_model, noise=False)
+    table = landcover_table(state.acquisition.datetime.date(), small_site.aoi.centroid.y, 0.0)
+    mineral = [LAND_BY_NAME[name].code for name in WETTING]
+    for index, band in enumerate(("blue", "green", "red", "nir")):
+        part = {code: small_model.class_maps[code] * table[code, index]
+                for code in range(len(table)) if code < len(small_model.class_maps)}
+        share = sum(part[c] for c in mineral if c in part) / sum(part.values())
+        assert (share > 0.5).any() and (share < 0.01).any()
+        expected = 1.0 - WET_DARKENING * share
+        assert np.allclose(wet.surface[band] / dry.surface[band], expected, atol=2e-3), band

@@ -72,6 +72,7 @@ def truth_record(site: Site, scene: RenderedScene, *, scenario: str | None = Non
         "cloud_cover": round(float((cloud > CLOUD_OPACITY_THRESHOLD).mean()), 4),
         "haze": weather.haze,
         "snow": weather.snow >= 0.3,
+        "wet": weather.wet,
         "snow_fraction": weather.snow,
         "sun_elevation_deg": round(scene.sun[0], 3),
         "sun_azimuth_deg": round(scene.sun[1], 3),

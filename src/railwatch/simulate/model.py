@@ -79,7 +79,8 @@ class Weather:
     ``cloud_cover`` is the fraction of the scene under cloud (0..1), ``haze`` the optical strength
     of a thin, spatially smooth haze/cirrus layer (0..~0.15 reflectance added in blue), ``snow``
     the fraction of each land class's own snow cover that is present (0..1), ``snow_age_days``
-    how old the snow is (fresh snow is brighter).
+    how old the snow is (fresh snow is brighter), ``wet`` how wet the bare mineral ground is
+    after rain (0 dry .. 1 soaked: ballast, gravel, soil, asphalt and concrete darker).
     """
 
     cloud_cover: float = 0.0
@@ -88,6 +89,7 @@ class Weather:
     snow: float = 0.0
     snow_age_days: float = 3.0
     wind_mps: tuple[float, float] = (0.0, 0.0)
+    wet: float = 0.0
 
 
 @dataclass(frozen=True)

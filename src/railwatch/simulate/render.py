@@ -211,7 +211,7 @@ def render_scene(site: Site, state: SceneState, *, model: SiteModel | None = Non
     centre = site.aoi.centroid
     sun = sun_position(acq.datetime, centre.x, centre.y)
     table = landcover_table(acq.datetime.date(), centre.y, state.weather.snow,
-                            state.weather.snow_age_days)
+                            state.weather.snow_age_days, state.weather.wet)
     surface = model.background(table)
     lags = tuple(BAND_LAGS_S[b] for b in BANDS)
     cars = state.cars

@@ -36,6 +36,8 @@ __all__ = [
     "CAR_PALETTES",
     "LANDCOVER",
     "LAND_BY_NAME",
+    "WETTING",
+    "WET_DARKENING",
     "LandClass",
     "Spectrum",
     "greenness",
@@ -88,6 +90,11 @@ LANDCOVER: tuple[LandClass, ...] = (
     LandClass(10, "concrete", (0.25, 0.27, 0.28, 0.30), (0.25, 0.27, 0.28, 0.30), 0.60),
 )
 LAND_BY_NAME = {c.name: c for c in LANDCOVER}
+# Bare mineral surfaces darken when wet: water filling the pores cuts the light scattered back,
+# soil reflectance falling with moisture to about half when saturated (Lobell and Asner 2002,
+# Soil Sci. Soc. Am. J. 66:722-727); coarse rock and ballast hold less water, taken as a third.
+WETTING = frozenset({"soil", "asphalt", "gravel", "track", "concrete"})
+WET_DARKENING = 0.3
 
 # Snow, fresh and a few days old (SNOW).
 SNOW_FRESH: Spectrum = (0.95, 0.94, 0.92, 0.84)
@@ -136,11 +143,12 @@ def greenness(day: date, latitude: float = 42.4) -> float:
     return rise * fall
 
 
-def landcover_table(day: date, latitude: float, snow: float, snow_age_days: float = 3.0
-                    ) -> np.ndarray:
+def landcover_table(day: date, latitude: float, snow: float, snow_age_days: float = 3.0,
+                    wet: float = 0.0) -> np.ndarray:
     """Reflectance per land-cover code and band on ``day``: shape (max_code + 1, 4).
 
-    ``snow`` (0..1) scales each class's own snow cover; row 0 (unused code) stays zero.
+    ``snow`` (0..1) scales each class's own snow cover; ``wet`` (0..1) darkens the bare mineral
+    classes; row 0 (unused code) stays zero.
     """
     green = greenness(day, latitude)
     age = min(1.0, snow_age_days / 10.0)
@@ -148,6 +156,8 @@ def landcover_table(day: date, latitude: float, snow: float, snow_age_days: floa
     table = np.zeros((max(c.code for c in LANDCOVER) + 1, 4), dtype=np.float32)
     for land in LANDCOVER:
         spectrum = green * np.array(land.summer) + (1 - green) * np.array(land.winter)
+        if land.name in WETTING:
+            spectrum = spectrum * (1.0 - WET_DARKENING * wet)
         cover = snow * land.snow_cover
         table[land.code] = (1 - cover) * spectrum + cover * snow_spectrum
     return table
