@@ -185,16 +185,15 @@ def fit_cells(delta: np.ndarray, reference: np.ndarray, visible: np.ndarray, pla
     strongest = np.argmax(np.nan_to_num(parts.length_m).reshape(cells, _PARTS), axis=1)
     significant = np.asarray(parts.significant.reshape(cells, _PARTS).any(axis=1))
     return _measured(np.minimum(merged(parts.length_m), seen), merged(parts.variance_m2),
-                     significant,
-                     roof[np.arange(cells), strongest], merged(parts.per_track_m), measured,
-                     seen_track, merged(parts.chi_square))
+                     significant, roof[np.arange(cells), strongest], merged(parts.per_track_m),
+                     measured, seen_track, merged(parts.chi_square))
 
 
 def _measured(length: np.ndarray, variance: np.ndarray, significant: np.ndarray,
               roof: np.ndarray, per_track: np.ndarray, measured: np.ndarray,
               seen_track: np.ndarray, chi_square: np.ndarray) -> CellFit:
-    """The fit of the blocks seen well enough (the others are NaN, nothing seen); a block whose
-    change does not look like stock holds none."""
+    """The fit of the blocks seen well enough (the others are NaN; ``seen_track`` is already 0
+    for them); a block whose change does not look like stock holds none."""
     unexplained = measured & significant & (
         chi_square[:, 0] > _MAX_UNEXPLAINED * chi_square[:, 1])
     unexplained_m = float(np.nansum(length[unexplained]))
@@ -202,8 +201,8 @@ def _measured(length: np.ndarray, variance: np.ndarray, significant: np.ndarray,
     per_track = np.where(unexplained[:, None], 0.0, per_track)
     return CellFit(np.where(measured, length, np.nan), np.where(measured, variance, np.nan),
                    significant & measured & ~unexplained, roof,
-                   np.where(measured[:, None], per_track, 0.0), measured,
-                   np.where(measured[:, None], seen_track, 0.0), chi_square, unexplained_m)
+                   np.where(measured[:, None], per_track, 0.0), measured, seen_track,
+                   chi_square, unexplained_m)
 
 
 def _seen_track_length(plan: PixelPlan, good: np.ndarray) -> np.ndarray:
