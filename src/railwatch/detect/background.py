@@ -1,12 +1,12 @@
 """What the empty ground of a site looks like: a per-pixel estimate over clear scenes.
 
-Rolling stock comes and goes, the ground stays.  For every pixel we take its clear dates, bring
-each date to a common radiometric level (haze and illumination change a whole scene by a gain
-and an offset per band), and keep the median of the dates on which the pixel looks like itself:
-dates where the pixel stands out from that median by much more than the ground's own date-to-date
-scatter (a car, a shadow, a cloud edge) are masked and the median is taken again.  A busy yard
-holds stock on a given spot on maybe 30-50 % of the dates, and the cars differ in colour from date
-to date, so the masked median converges on the ground where a plain median would be pulled.
+Rolling stock comes and goes, the ground stays.  For every pixel we take its clear dates, leave
+out clouds, their shadows and the cloud fringes seen on the ground ring (with a margin), bring
+each date into the air of the dates' median (haze measured on the ring and removed pixel by
+pixel, ``haze``), and keep the brightest value the pixel comes back to on ``MIN_DATES`` dates or
+more: stock and shadows mostly darken the ground, and cars differ from date to date, while the
+ground recurs.  Yard-interior pixels seen clean too rarely take the yard's pooled ground
+(``_pool_yards``), and the share that did is kept (``yard_ground_pooled``).
 Snowy dates are kept apart (snow changes the ground, not the tracks) and, when there are enough,
 give a second, winter reference.
 
