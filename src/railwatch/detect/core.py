@@ -47,9 +47,9 @@ from railwatch.detect.model import (
 from railwatch.detect.motion import moving_trains
 from railwatch.detect.occupancy import (
     TRACK_BED,
+    BlockFitter,
     CellFit,
     OccupancySettings,
-    fit_cells,
     shadow_width,
 )
 from railwatch.detect.spectra import car_width_m
@@ -184,14 +184,15 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
                                   settings.extra_type_penalty, reference_error,
                                   settings.split_contrast)
 
+    fitter = BlockFitter(delta[:, plan.pixels], reference[:, plan.pixels], visible, plan, noise,
+                         TRACK_BED, occupancy)
+
     def fit_with(neighbour_share: float | np.ndarray) -> CellFit:
-        shadow = shadow_width(elevation, azimuth, plan.cell_azimuth, plan.cell_gap,
-                              height_m=settings.car_height_m, width_m=width,
-                              neighbour_share=neighbour_share,
-                              car_length_m=settings.car_length_m,
-                              coupled_gap_m=settings.coupled_gap_m)
-        return fit_cells(delta[:, plan.pixels], reference[:, plan.pixels], visible, plan, noise,
-                         TRACK_BED, shadow, occupancy)
+        return fitter.fit(shadow_width(elevation, azimuth, plan.cell_azimuth, plan.cell_gap,
+                                       height_m=settings.car_height_m, width_m=width,
+                                       neighbour_share=neighbour_share,
+                                       car_length_m=settings.car_length_m,
+                                       coupled_gap_m=settings.coupled_gap_m))
 
     # A car's shadow across the gap to the next track falls on that track's cars when there are
     # any, and a roof hides it: a busy yard shows little shade.  The first fit, at a prior share,
@@ -385,7 +386,7 @@ def _reference_error(stack: np.ndarray, ground: np.ndarray, usable: np.ndarray, 
     if far.sum() < _MIN_GROUND_PIXELS or near.size < _MIN_GROUND_PIXELS:
         return everywhere
     carried = add_haze(ground[:, near],
-                       haze_field(stack, ground, far, plan.shape, plan.window)[near])
+                       haze_field(stack, ground, far, plan.shape, plan.window, at=near))
     values = stack[:, near] - carried
     unit = GREEN_UP / np.linalg.norm(GREEN_UP)
     values = values - unit[:, None] * (unit @ values)[None, :]
@@ -400,11 +401,11 @@ def _reference_error(stack: np.ndarray, ground: np.ndarray, usable: np.ndarray, 
     layers = np.zeros((5, (r1 - r0) * (c1 - c0)), dtype=np.float32)
     layers[:4, in_window(near)] = excess
     layers[4, in_window(near)] = 1.0
-    smooth = smooth_coarse(layers.reshape(5, r1 - r0, c1 - c0), _LOCAL_ERROR_PX).reshape(5, -1)
-    at = in_window(plan.pixels)
-    weight = smooth[4, at]
+    smooth = smooth_coarse(layers.reshape(5, r1 - r0, c1 - c0), _LOCAL_ERROR_PX,
+                           at=in_window(plan.pixels))
+    weight = smooth[4]
     overall = np.median(excess, axis=1)
-    local = np.where(weight > 0.05, smooth[:4, at] / np.maximum(weight, 1e-6), overall[:, None])
+    local = np.where(weight > 0.05, smooth[:4] / np.maximum(weight, 1e-6), overall[:, None])
     return np.sqrt(np.maximum(local, floor**2)).astype(np.float32)
 
 
@@ -461,8 +462,15 @@ def _self_reference(stack: np.ndarray, hidden: np.ndarray, plan: PixelPlan
 
 
 def _difference_noise(values: np.ndarray) -> np.ndarray:
-    diffs = values[:, 1:] - values[:, :-1]
-    return 1.4826 * _nanmedian(np.abs(diffs), axis=1) / math.sqrt(2)
+    diffs = np.abs(values[:, 1:] - values[:, :-1])
+    seen = ~np.isnan(diffs)
+    # Per band the median of the differences seen (``np.nanmedian`` does the same, far slower).
+    if seen.all():
+        median = np.median(diffs, axis=1)
+    else:
+        median = np.array([np.median(band[ok]) if ok.any() else np.nan
+                           for band, ok in zip(diffs, seen, strict=True)], dtype=diffs.dtype)
+    return 1.4826 * median / math.sqrt(2)
 
 
 def _floor(noise: np.ndarray) -> np.ndarray:

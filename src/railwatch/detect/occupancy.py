@@ -32,7 +32,7 @@ partly determined, the block total is.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from railwatch.detect.haze import GREEN_UP
 from railwatch.detect.layout import PixelPlan
 from railwatch.detect.spectra import ROOFS, SHADOW_LIGHT
 
-__all__ = ["TRACK_BED", "CellFit", "OccupancySettings", "fit_cells", "shadow_width"]
+__all__ = ["TRACK_BED", "BlockFitter", "CellFit", "OccupancySettings", "fit_cells", "shadow_width"]
 
 PIXEL_AREA_M2 = 100.0
 # The average roof of the library weighted towards common stock (dark, brown, rust, grey): the
@@ -97,17 +97,6 @@ class CellFit:
     unexplained_m: float = 0.0
 
 
-def _project_out(nuisance: np.ndarray, y: np.ndarray, a: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Remove the span of ``nuisance`` (C, J, 4) from ``y`` (C, 4) and ``a`` (C, K, 4)."""
-    gram = np.einsum("cjb,ckb->cjk", nuisance, nuisance)
-    gram += np.eye(gram.shape[1])[None] * (1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None]
-                                           + 1e-20)
-    inverse = np.linalg.inv(gram)
-    projector = np.eye(4)[None] - np.einsum("cjb,cjk,ckd->cbd", nuisance, inverse, nuisance)
-    return np.einsum("cbd,cd->cb", projector, y), np.einsum("cbd,ckd->ckb", projector, a)
-
-
 def shadow_width(elevation_deg: float, sun_azimuth_deg: float, track_azimuth_deg: np.ndarray,
                  gap_m: np.ndarray, *, height_m: float, width_m: float,
                  neighbour_share: float | np.ndarray, car_length_m: float,
@@ -150,43 +139,81 @@ def fit_cells(delta: np.ndarray, reference: np.ndarray, visible: np.ndarray, pla
     opposite after ballast is subtracted, so a block holding both sums to ~0 (57 tank cars
     counted as 28 in a Khasan scene).  They rarely share a pixel, so the parts separate them.
     """
-    cells = len(plan.cell_azimuth)
-    good = visible & np.isfinite(delta).all(axis=0) & np.isfinite(reference).all(axis=0)
-    seen_track = _seen_track_length(plan, good)
-    seen = seen_track.sum(axis=1)
-    measured = (seen > 0) & (seen >= _MIN_SEEN_SHARE * plan.cell_length)
-    seen_track = np.where(measured[:, None], seen_track, 0.0)
-    if not settings.split_contrast:
-        def whole(threshold: np.ndarray) -> CellFit:
-            return _fit(delta, reference, good, plan, plan.cell, cells, noise, ballast,
-                        shadow_m, seen, seen_track, threshold, settings)
+    return BlockFitter(delta, reference, visible, plan, noise, ballast, settings).fit(shadow_m)
 
-        fit = _with_neighbours(whole, plan, cells, 1, settings)
-        return _measured(fit.length_m, fit.variance_m2, fit.significant, fit.roof,
-                         fit.per_track_m, measured, seen_track, fit.chi_square)
-    # Which part a pixel belongs to is decided by its own noise too; only pixels clearly darker
-    # or brighter (beyond ``_PART_Z`` sd of the band sum) are set apart, so that pure noise
-    # rarely biases a part (2 % of empty pixels per side); the rest stay together, unbiased.
-    contrast = (np.nan_to_num(delta) / noise[:, None]).sum(axis=0) / 2.0
-    part = _PARTS * plan.cell + np.where(contrast > _PART_Z, 2, np.where(contrast < -_PART_Z,
-                                                                         1, 0))
 
-    def split(threshold: np.ndarray) -> CellFit:
-        return _fit(delta, reference, good, plan, part, _PARTS * cells, noise, ballast,
-                    np.repeat(shadow_m, _PARTS), np.repeat(seen, _PARTS),
-                    np.repeat(seen_track, _PARTS, axis=0), threshold, settings)
+class BlockFitter:
+    """``fit_cells`` of one scene at as many shadow widths as asked for.
 
-    parts = _with_neighbours(split, plan, cells, _PARTS, settings)
+    Only the roofs' columns depend on the shadow: the block sums, their noise, the nuisance
+    projected out and which blocks are measured are worked out once.  Blocks are fitted each on
+    its own, so a fit at new widths fits again only the blocks whose width changed (the detector
+    fits twice, the second time with each block's busyness; a single track's shadow never falls
+    on a neighbour's cars, so its blocks keep their width and their fit).
+    """
 
-    def merged(values: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(values).reshape(cells, _PARTS, *values.shape[1:]).sum(axis=1)
+    def __init__(self, delta: np.ndarray, reference: np.ndarray, visible: np.ndarray,
+                 plan: PixelPlan, noise: np.ndarray, ballast: np.ndarray,
+                 settings: OccupancySettings) -> None:
+        self._plan = plan
+        self._settings = settings
+        self._roof = settings.roof_width_m * (ROOFS - ballast[None, :])
+        self._cells = cells = len(plan.cell_azimuth)
+        good = visible & np.isfinite(delta).all(axis=0) & np.isfinite(reference).all(axis=0)
+        seen_track = _seen_track_length(plan, good)
+        seen = seen_track.sum(axis=1)
+        self._measured = (seen > 0) & (seen >= _MIN_SEEN_SHARE * plan.cell_length)
+        self._seen = seen
+        self._seen_track = seen_track = np.where(self._measured[:, None], seen_track, 0.0)
+        if settings.split_contrast:
+            # Which part a pixel belongs to is decided by its own noise too; only pixels clearly
+            # darker or brighter (beyond ``_PART_Z`` sd of the band sum) are set apart, so that
+            # pure noise rarely biases a part (2 % of empty pixels per side); the rest stay
+            # together, unbiased.
+            contrast = (np.nan_to_num(delta) / noise[:, None]).sum(axis=0) / 2.0
+            group = _PARTS * plan.cell + np.where(contrast > _PART_Z, 2,
+                                                  np.where(contrast < -_PART_Z, 1, 0))
+            self._parts = _PARTS
+        else:
+            group = plan.cell
+            self._parts = 1
+        parts = self._parts
+        self._groups = _groups_from_pixels(delta, reference, good, plan, group, cells * parts,
+                                           noise, np.repeat(seen, parts),
+                                           np.repeat(seen_track, parts, axis=0),
+                                           settings.reference_bias)
+        self._shadow = np.full(cells * parts, np.nan)
+        self._hypotheses: _Hypotheses | None = None
 
-    roof = parts.roof.reshape(cells, _PARTS)
-    strongest = np.argmax(np.nan_to_num(parts.length_m).reshape(cells, _PARTS), axis=1)
-    significant = np.asarray(parts.significant.reshape(cells, _PARTS).any(axis=1))
-    return _measured(np.minimum(merged(parts.length_m), seen), merged(parts.variance_m2),
-                     significant, roof[np.arange(cells), strongest], merged(parts.per_track_m),
-                     measured, seen_track, merged(parts.chi_square))
+    def fit(self, shadow_m: np.ndarray) -> CellFit:
+        """The fit with ``shadow_m`` (C,) metres of shadow per metre of roof in each block."""
+        cells, parts = self._cells, self._parts
+        shadow = np.repeat(shadow_m, parts)
+        changed = np.flatnonzero(shadow != self._shadow)
+        fresh = _hypotheses(self._groups, changed, shadow[changed], self._roof, self._settings)
+        self._hypotheses = fresh if self._hypotheses is None else self._hypotheses.with_rows(
+            changed, fresh)
+        self._shadow = shadow
+        hypotheses = self._hypotheses
+
+        def decided(threshold: np.ndarray) -> CellFit:
+            return _decide(self._groups, hypotheses, threshold, self._plan.track_weight)
+
+        fit = _with_neighbours(decided, self._plan, cells, parts, self._settings)
+        if parts == 1:
+            return _measured(fit.length_m, fit.variance_m2, fit.significant, fit.roof,
+                             fit.per_track_m, self._measured, self._seen_track, fit.chi_square)
+
+        def merged(values: np.ndarray) -> np.ndarray:
+            return np.nan_to_num(values).reshape(cells, parts, *values.shape[1:]).sum(axis=1)
+
+        roof = fit.roof.reshape(cells, parts)
+        strongest = np.argmax(np.nan_to_num(fit.length_m).reshape(cells, parts), axis=1)
+        significant = np.asarray(fit.significant.reshape(cells, parts).any(axis=1))
+        return _measured(np.minimum(merged(fit.length_m), self._seen), merged(fit.variance_m2),
+                         significant, roof[np.arange(cells), strongest],
+                         merged(fit.per_track_m), self._measured, self._seen_track,
+                         merged(fit.chi_square))
 
 
 def _measured(length: np.ndarray, variance: np.ndarray, significant: np.ndarray,
@@ -205,16 +232,23 @@ def _measured(length: np.ndarray, variance: np.ndarray, significant: np.ndarray,
                    chi_square, unexplained_m)
 
 
+def _sums_by_group(group: np.ndarray, groups: int, values: np.ndarray) -> np.ndarray:
+    """(groups, K) sums of ``values`` (N, K) over the pixels of each group, in one pass (the
+    same sums, added in the same order, as one ``np.bincount`` per column)."""
+    columns = values.shape[1]
+    index = (group[:, None] * columns + np.arange(columns)[None, :]).ravel()
+    return np.bincount(index, weights=values.ravel(),
+                       minlength=groups * columns).reshape(groups, columns)
+
+
 def _seen_track_length(plan: PixelPlan, good: np.ndarray) -> np.ndarray:
     """(C, T) track length of each block whose footprint falls on ``good`` pixels: the share of
     the track's weight in the block's pixels that can be seen."""
-    cells, tracks = plan.cell_track_length.shape
-    share = np.zeros((cells, tracks))
-    for t in range(tracks):
-        weight = plan.track_weight[:, t]
-        total = np.bincount(plan.cell, weights=weight, minlength=cells)
-        seen = np.bincount(plan.cell, weights=np.where(good, weight, 0.0), minlength=cells)
-        share[:, t] = np.where(total > 0, seen / np.maximum(total, 1e-12), 0.0)
+    cells = len(plan.cell_track_length)
+    weight = plan.track_weight.astype(float)
+    total = _sums_by_group(plan.cell, cells, weight)
+    seen = _sums_by_group(plan.cell, cells, np.where(good[:, None], weight, 0.0))
+    share = np.where(total > 0, seen / np.maximum(total, 1e-12), 0.0)
     return plan.cell_track_length * share
 
 
@@ -240,124 +274,189 @@ def _with_neighbours(fit, plan: PixelPlan, cells: int, parts: int,
                                   settings.occupied_threshold), parts))
 
 
-def _fit(delta: np.ndarray, reference: np.ndarray, good: np.ndarray, plan: PixelPlan,
-         cell: np.ndarray, cells: int, noise: np.ndarray, ballast: np.ndarray,
-         shadow_m: np.ndarray, cell_length: np.ndarray, cell_track_length: np.ndarray,
-         threshold: np.ndarray, settings: OccupancySettings) -> CellFit:
-    """``fit_cells`` on any grouping ``cell`` (N,) of the corridor pixels into ``cells`` groups,
-    from the ``good`` (N,) pixels only: ``cell_length`` and ``cell_track_length`` are what they
-    see."""
-    tracks = plan.track_weight.shape[1]
-    counts = np.bincount(cell, weights=good.astype(float), minlength=cells)
-    d = np.where(good[None, :], delta, 0.0)
-    e = np.where(good[None, :], reference, 0.0)
-    sums = np.stack([np.bincount(cell, weights=d[b], minlength=cells) for b in range(4)], axis=1)
-    ground = np.stack([np.bincount(cell, weights=e[b], minlength=cells) for b in range(4)],
-                      axis=1) / np.maximum(counts, 1.0)[:, None]
-    visible_cell = counts > 0
+@dataclass(frozen=True)
+class _Groups:
+    """What the fit of a grouping of the corridor pixels needs that no shadow width changes."""
 
-    # Columns: per metre of car, what the block sum changes by (C, K, 4).
-    roof = settings.roof_width_m * (ROOFS[None, :, :] - ballast[None, None, :])
-    shade = shadow_m[:, None, None] * (SHADOW_LIGHT - 1.0)[None, None, :] * ground[:, None, :]
-    columns = (roof + shade) / PIXEL_AREA_M2
+    group: np.ndarray  # (N,) group of each pixel
+    visible: np.ndarray  # (G,) bool: the group has good pixels
+    ground: np.ndarray  # (G, 4) mean ground under the good pixels
+    sigma: np.ndarray  # (G, 4) noise of the group's sum
+    projector: np.ndarray  # (G, 4, 4) removes the verges' greening, in whitened bands
+    y: np.ndarray  # (G, 4) the group's whitened sum, greening removed
+    seen: np.ndarray  # (G,) track length the group sees
+    seen_track: np.ndarray  # (G, T) track length of each track the group sees
+    fallback_share: np.ndarray  # (G, T) per-track split of a group without signal
+    signal: np.ndarray  # (4, N) delta of the good pixels in pixel noise units
+    noise: np.ndarray  # (4,)
+
+
+def _groups_from_pixels(delta: np.ndarray, reference: np.ndarray, good: np.ndarray,
+                        plan: PixelPlan, group: np.ndarray, groups: int, noise: np.ndarray,
+                        seen: np.ndarray, seen_track: np.ndarray, reference_bias: np.ndarray
+                        ) -> _Groups:
+    """Sums over the ``good`` (N,) pixels of each of ``groups`` groups (``group`` (N,)):
+    ``seen`` and ``seen_track`` are the track lengths they see."""
+    d = np.where(good[None, :], delta, 0.0)
+    # Everything summed per group in one pass: whether the pixel counts, delta (4 bands), the
+    # ground (4), the shared reference error (4), the share of verge.
+    per_pixel = np.empty((len(group), 14))
+    per_pixel[:, 0] = good
+    per_pixel[:, 1:5] = d.T
+    per_pixel[:, 5:9] = np.where(good[None, :], reference, 0.0).T
+    per_pixel[:, 9:13] = np.where(good[None, :], reference_bias, 0.0).T
+    per_pixel[:, 13] = np.where(good, 1.0 - plan.bed_share, 0.0)
+    summed = _sums_by_group(group, groups, per_pixel)
+    counts, sums, verge = summed[:, 0], summed[:, 1:5], summed[:, 13]
+    n = np.maximum(counts, 1.0)[:, None]
+    ground = summed[:, 5:9] / n
+    shared = summed[:, 9:13] / n
     # Block noise: pixel noise adds up as sqrt(n), but an error of the ground reference shared
     # by the block's pixels (haze left over, phenology, a yard's texture) adds up as n.
-    n = np.maximum(counts, 1.0)[:, None]
-    shared = np.stack([np.bincount(cell, weights=np.where(good, settings.reference_bias[b], 0.0),
-                                   minlength=cells)
-                       for b in range(4)], axis=1) / n
-    sigma = np.sqrt(n * noise[None, :] ** 2 + (n * shared) ** 2)  # (C, 4)
-    y = sums / sigma  # whitened
-    a = columns / sigma[:, None, :]  # (C, K, 4)
+    sigma = np.sqrt(n * noise[None, :] ** 2 + (n * shared) ** 2)  # (G, 4)
     # A nuisance a block may carry whatever stands on it, of unknown sign and size: the
     # vegetation of its verges greener or browner than in the history (phenology).  It is
     # projected out before roofs are fitted.  (Residual haze was tried the same way: its shape
     # is too close to dark roofs and it ate half of the stock.)
-    verge = np.bincount(cell, weights=np.where(good, 1.0 - plan.bed_share, 0.0),
-                        minlength=cells)
     nuisance = (verge[:, None] * GREEN_UP[None, :])[:, None, :] / sigma[:, None, :]
-    y, a = _project_out(nuisance, y, a)
+    projector = _projector(nuisance)
+    fallback = seen_track / np.maximum(seen_track.sum(axis=1, keepdims=True), 1e-9)
+    return _Groups(group, counts > 0, ground, sigma, projector,
+                   np.einsum("cbd,cd->cb", projector, sums / sigma), seen, seen_track, fallback,
+                   d / noise[:, None], noise)
+
+
+def _projector(nuisance: np.ndarray) -> np.ndarray:
+    """(C, 4, 4) projections that remove the span of ``nuisance`` (C, J, 4)."""
+    gram = np.einsum("cjb,ckb->cjk", nuisance, nuisance)
+    gram += np.eye(gram.shape[1])[None] * (1e-9 * np.trace(gram, axis1=1, axis2=2)[:, None, None]
+                                           + 1e-20)
+    inverse = np.linalg.inv(gram)
+    return np.eye(4)[None] - np.einsum("cjb,cjk,ckd->cbd", nuisance, inverse, nuisance)
+
+
+@dataclass(frozen=True)
+class _Hypotheses:
+    """Per group, what every roof hypothesis says at one shadow width, before any threshold."""
+
+    evidence: np.ndarray  # (G,) chi-square the best hypothesis explains
+    left: np.ndarray  # (G, 2) chi-square the best hypothesis leaves, and the group's whole
+    best_k: np.ndarray  # (G,) main roof of the best hypothesis
+    length: np.ndarray  # (G,) posterior mean length over the hypotheses, m
+    variance: np.ndarray  # (G,) its variance
+    weak_variance: np.ndarray  # (G,) variance of a weak group of average roofs
+    best_column: np.ndarray  # (G, 4) sum change per metre of the best roof
+    generic_column: np.ndarray  # (G, 4) sum change per metre of the average roof
+
+    def with_rows(self, rows: np.ndarray, new: _Hypotheses) -> _Hypotheses:
+        """These hypotheses with ``rows`` taken from ``new`` (which holds those rows only)."""
+        def merged(old: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+            out = old.copy()
+            out[rows] = fresh
+            return out
+
+        return _Hypotheses(*(merged(getattr(self, f.name), getattr(new, f.name))
+                             for f in fields(_Hypotheses)))
+
+
+# Prior score of each roof: -2 log prior, in chi-square units.
+_ROOF_PRIOR_SCORE = 2.0 * np.log(ROOF_PRIOR.max() / ROOF_PRIOR)
+# Every pair of roof types, in the order (0, 1), (0, 2), ... (1, 2), ...
+_FIRST, _SECOND = np.triu_indices(len(ROOFS), 1)
+
+
+def _hypotheses(groups: _Groups, rows: np.ndarray, shadow_m: np.ndarray, roof: np.ndarray,
+                settings: OccupancySettings) -> _Hypotheses:
+    """The hypotheses of the groups ``rows`` with ``shadow_m`` (R,) of shade; ``roof`` (K, 4) is
+    each roof type's change over the ballast per metre of car."""
+    sigma = groups.sigma[rows]
+    y = groups.y[rows]
+    # Columns: per metre of car, what the block sum changes by (R, K, 4).
+    shade = (shadow_m[:, None, None] * (SHADOW_LIGHT - 1.0)[None, None, :]
+             * groups.ground[rows][:, None, :])
+    columns = (roof[None, :, :] + shade) / PIXEL_AREA_M2
+    a = np.einsum("cbd,ckd->ckb", groups.projector[rows], columns / sigma[:, None, :])
 
     rss_empty = (y**2).sum(axis=1)
-    norm = (a**2).sum(axis=2)  # (C, K)
+    norm = (a**2).sum(axis=2)  # (R, K)
     dot = np.einsum("ckb,cb->ck", a, y)
     single = np.clip(dot / np.maximum(norm, 1e-12), 0.0, None)
     rss_single = rss_empty[:, None] - np.where(single > 0, dot**2 / np.maximum(norm, 1e-12), 0.0)
     # Roofs of similar shape but different brightness (grey steel, white paint, snow) explain a
     # block almost equally well at lengths a factor 2-3 apart; the prior share of each roof in
-    # freight stock breaks the tie (-2 log prior, in chi-square units).
-    prior = 2.0 * np.log(ROOF_PRIOR.max() / ROOF_PRIOR)
+    # freight stock breaks the tie.
+    prior = _ROOF_PRIOR_SCORE
     scored = rss_single + prior[None, :]
     best_k = np.argmin(scored, axis=1)
-    rows = np.arange(cells)
-    best_rss = scored[rows, best_k]
+    at = np.arange(len(rows))
+    best_rss = scored[at, best_k]
     single_var = 1.0 / np.maximum(norm, 1e-12)
+    # Pairs of roof types (a block holds the ends of two cuts, or a mixed cut), all at once.
+    g11, g22 = norm[:, _FIRST], norm[:, _SECOND]
+    g12 = np.einsum("cpb,cpb->cp", a[:, _FIRST], a[:, _SECOND])
+    dot_i, dot_j = dot[:, _FIRST], dot[:, _SECOND]
+    det = g11 * g22 - g12**2
+    ok = det > 1e-9 * g11 * g22
+    safe = np.where(ok, det, 1.0)
+    xi = (g22 * dot_i - g12 * dot_j) / safe
+    xj = (g11 * dot_j - g12 * dot_i) / safe
+    ok &= (xi > 0) & (xj > 0)
+    # Each type must carry its own weight: significant on its own (2 sigma).
+    var_i, var_j = g22 / safe, g11 / safe
+    ok &= (xi**2 > 4 * var_i) & (xj**2 > 4 * var_j)
+    pair_rss = np.where(ok, rss_empty[:, None] - (xi * dot_i + xj * dot_j)
+                        + settings.extra_type_penalty + prior[_FIRST] + prior[_SECOND], np.inf)
+    # The best pair replaces the best single type when it scores lower (the first such pair
+    # when several tie).
+    best_pair = np.argmin(pair_rss, axis=1)
+    better = pair_rss[at, best_pair] < best_rss
+    best_rss = np.where(better, pair_rss[at, best_pair], best_rss)
+    main = np.where(xi[at, best_pair] >= xj[at, best_pair], _FIRST[best_pair],
+                    _SECOND[best_pair])
+    best_k = np.where(better, main, best_k)
     # Every hypothesis (one roof type, or two) with its score (chi-square plus -2 log prior),
     # length and variance: the block's length is their posterior mean.  Dark roofs and shadow
     # have nearly the same spectral shape as ore and rust, only deeper, so the single best type
     # is the darkest one just as often as not, and its length is 20-30 % short (bench, seeds
     # 0-1); the posterior mean weighs every roof that explains the block by how well it does.
-    scores, lengths, variances = [scored], [single], [single_var]
-    # Pairs of roof types (a block holds the ends of two cuts, or a mixed cut).
-    k = ROOFS.shape[0]
-    for i in range(k):
-        for j in range(i + 1, k):
-            g11, g22 = norm[:, i], norm[:, j]
-            g12 = np.einsum("cb,cb->c", a[:, i], a[:, j])
-            det = g11 * g22 - g12**2
-            ok = det > 1e-9 * g11 * g22
-            safe = np.where(ok, det, 1.0)
-            xi = (g22 * dot[:, i] - g12 * dot[:, j]) / safe
-            xj = (g11 * dot[:, j] - g12 * dot[:, i]) / safe
-            ok &= (xi > 0) & (xj > 0)
-            rss = rss_empty - (xi * dot[:, i] + xj * dot[:, j])
-            # Each type must carry its own weight: significant on its own (2 sigma).
-            var_i, var_j = g22 / safe, g11 / safe
-            ok &= (xi**2 > 4 * var_i) & (xj**2 > 4 * var_j)
-            rss = rss + settings.extra_type_penalty + prior[i] + prior[j]
-            scores.append(np.where(ok, rss, np.inf)[:, None])
-            lengths.append((xi + xj)[:, None])
-            variances.append((var_i + var_j + 2 * (-g12 / safe))[:, None])
-            better = ok & (rss < best_rss)
-            best_rss = np.where(better, rss, best_rss)
-            best_k = np.where(better, np.where(xi >= xj, i, j), best_k)
-    score = np.concatenate(scores, axis=1)
+    score = np.concatenate([scored, pair_rss], axis=1)
     weight = np.exp(-0.5 * (score - score.min(axis=1, keepdims=True)))
     weight /= weight.sum(axis=1, keepdims=True)
-    length_h = np.nan_to_num(np.concatenate(lengths, axis=1))
+    length_h = np.nan_to_num(np.concatenate([single, xi + xj], axis=1))
     best_len = (weight * length_h).sum(axis=1)
-    best_var = (weight * (np.nan_to_num(np.concatenate(variances, axis=1)) + length_h**2)).sum(
-        axis=1) - best_len**2
-    significant = (rss_empty - (best_rss - prior[best_k])) > threshold**2
-    generic = (_GENERIC_WEIGHTS[None, :, None] * a).sum(axis=1)  # (C, 4)
+    variances = np.concatenate([single_var, var_i + var_j + 2 * (-g12 / safe)], axis=1)
+    best_var = (weight * (np.nan_to_num(variances) + length_h**2)).sum(axis=1) - best_len**2
+    generic = (_GENERIC_WEIGHTS[None, :, None] * a).sum(axis=1)  # (R, 4)
     generic_norm = np.maximum((generic**2).sum(axis=1), 1e-12)
+    left = best_rss - prior[best_k]
+    return _Hypotheses(rss_empty - left, np.stack([left, rss_empty], axis=1), best_k, best_len,
+                       best_var, 1.0 / generic_norm, columns[at, best_k],
+                       (_GENERIC_WEIGHTS[None, :, None] * columns).sum(axis=1))
+
+
+def _decide(groups: _Groups, hypotheses: _Hypotheses, threshold: np.ndarray,
+            track_weight: np.ndarray) -> CellFit:
+    """The fit of every group at ``threshold`` (G,): which groups hold stock, how much, and on
+    which tracks."""
+    significant = hypotheses.evidence > threshold**2
     # Columns are per metre of car, so the fitted coefficients are metres.  A block that does
     # not beat "empty" counts nothing, with the uncertainty of a weak block of average roofs.
     # A block cannot hold more stock than it has track: bright and dark roofs fitted together can
     # cancel into any length where the bands disagree (a moving train's fringes, a cloud edge).
-    length = np.where(significant, np.minimum(best_len, cell_length), 0.0)
-    variance = np.where(significant, best_var, 1.0 / generic_norm)
-    length = np.where(visible_cell, length, np.nan)
-    variance = np.where(visible_cell, variance, np.nan)
-
+    length = np.where(significant, np.minimum(hypotheses.length, groups.seen), 0.0)
+    variance = np.where(significant, hypotheses.variance, hypotheses.weak_variance)
+    length = np.where(groups.visible, length, np.nan)
+    variance = np.where(groups.visible, variance, np.nan)
     # Per-track split: each pixel's projection on its block's roof direction, weighted by how
     # much a car on each track would show in it.
-    direction = np.where(significant[:, None], columns[rows, best_k],
-                         (_GENERIC_WEIGHTS[None, :, None] * columns).sum(axis=1))
+    direction = np.where(significant[:, None], hypotheses.best_column, hypotheses.generic_column)
     unit = direction / np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
-    pixel_signal = np.clip((d / noise[:, None] * (unit[cell] / noise[None, :]).T).sum(axis=0),
-                           0.0, None)
-    weights = plan.track_weight * pixel_signal[:, None]
-    share = np.zeros((cells, tracks))
-    for t in range(tracks):
-        share[:, t] = np.bincount(cell, weights=weights[:, t], minlength=cells)
+    pixel_signal = np.clip((groups.signal * (unit[groups.group] / groups.noise[None, :]).T
+                            ).sum(axis=0), 0.0, None)
+    share = _sums_by_group(groups.group, len(length), track_weight * pixel_signal[:, None])
     total = share.sum(axis=1, keepdims=True)
-    fallback = cell_track_length / np.maximum(cell_track_length.sum(axis=1, keepdims=True), 1e-9)
-    share = np.where(total > 1e-9, share / np.maximum(total, 1e-12), fallback)
+    share = np.where(total > 1e-9, share / np.maximum(total, 1e-12), groups.fallback_share)
     per_track = share * np.nan_to_num(length)[:, None]
-    # The chi-square left by the best hypothesis and the block's whole (C, 2): added up over a
-    # block's parts before their ratio is taken.
-    left = np.stack([best_rss - prior[best_k], rss_empty], axis=1)
-    return CellFit(length, variance, significant & visible_cell,
-                   np.where(significant, best_k, -1), per_track, visible_cell, cell_track_length,
-                   left)
+    return CellFit(length, variance, significant & groups.visible,
+                   np.where(significant, hypotheses.best_k, -1), per_track, groups.visible,
+                   groups.seen_track, hypotheses.left)
