@@ -1,20 +1,25 @@
 """The detector's short cuts give exactly what the long way gives.
 
 A second block fit reuses the blocks whose shadow did not change, the haze and the reference
-error are worked out only at the pixels asked for, and the difference noise takes medians without
-``np.nanmedian``: each is compared with the plain computation, bit for bit.
+error are worked out only at the pixels asked for, the difference noise and the ground without a
+history take medians without ``np.nanmedian``, the ground is worked out in the window around the
+tracks, clouds are grown in two 1-D passes and only near the corridor: each is compared with the
+plain computation, bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import fields
 
 import numpy as np
 from affine import Affine
+from scipy.ndimage import binary_dilation
 
-from railwatch.detect.core import _difference_noise
-from railwatch.detect.haze import haze_field, smooth_coarse
+from railwatch.detect.background import CLOUD_SCL, INVISIBLE_SCL, hidden_mask
+from railwatch.detect.core import _difference_noise, _group_medians, _near_corridor
+from railwatch.detect.haze import haze_field, near, smooth_coarse
 from railwatch.detect.layout import pixel_plan
 from railwatch.detect.occupancy import (
     TRACK_BED,
@@ -81,17 +86,12 @@ def test_haze_and_smoothing_at_some_pixels_equal_the_whole_field() -> None:
     haze = 0.02 + 0.01 * np.sin(np.arange(ground.shape[1]) / 300.0)
     values = (ground * (1 - 0.5 * haze) + haze * np.array([1.0, 0.84, 0.68, 0.5])[:, None]
               + rng.normal(0, 0.003, ground.shape)).astype(np.float32)
-    rows, cols = np.divmod(np.arange(ground.shape[1]), shape[1])
-    # Reference pixels in a band, so that part of the window lies beyond the smoothing's reach.
+    rows = np.arange(ground.shape[1]) // shape[1]
+    # Reference pixels in a band, so that part of the grid lies beyond the smoothing's reach.
     reference = (rows > 10) & (rows < 25) & (rng.random(ground.shape[1]) > 0.3)
     at = rng.choice(ground.shape[1], 400, replace=False)
     whole = haze_field(values, ground, reference, shape)
     assert np.array_equal(haze_field(values, ground, reference, shape, at=at), whole[at])
-    window = (5, 58, 3, 80)
-    inside = at[(rows[at] >= 5) & (rows[at] < 58) & (cols[at] >= 3) & (cols[at] < 80)]
-    windowed = haze_field(values, ground, reference, shape, window)
-    assert np.array_equal(haze_field(values, ground, reference, shape, window, at=inside),
-                          windowed[inside])
     assert np.abs(whole[reference] - haze[reference]).mean() < 0.005
     layers = rng.normal(size=(3, *shape)).astype(np.float32)
     for sigma in (5.0, 6.0):
@@ -112,3 +112,61 @@ def test_difference_noise_is_the_median_of_the_seen_differences() -> None:
         clean = np.nan_to_num(values)
         assert np.array_equal(_difference_noise(clean), 1.4826 * np.median(
             np.abs(np.diff(clean, axis=1)), axis=1) / math.sqrt(2))
+
+
+def test_group_medians_equal_nanmedian_group_by_group() -> None:
+    rng = np.random.default_rng(11)
+    # np.nanmedian works differently below and above 600 values.
+    sizes = [1, 2, 7, 40, 599, 600, 1201]
+    groups = rng.permutation(np.repeat(np.arange(len(sizes)) * 3, sizes))
+    values = rng.normal(0.1, 0.02, (4, len(groups))).astype(np.float32)
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[:, groups == 6] = np.nan  # a group never seen
+    values[2, groups == 9] = np.round(values[2, groups == 9], 2)  # ties
+    medians = _group_medians(values, groups)
+    assert np.isfinite(medians[:, groups != 6]).all()
+    for group in np.unique(groups):
+        mine = groups == group
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nanmedian(values[:, mine], axis=1)
+        assert np.array_equal(medians[:, mine], np.repeat(expected[:, None], mine.sum(), axis=1),
+                              equal_nan=True), group
+
+
+def test_clouds_grown_in_passes_and_near_the_corridor_equal_the_plain_growth() -> None:
+    rng = np.random.default_rng(13)
+    scl = rng.choice(np.array([4, 5, 7, 10, 11, 0, 1, 3, 8, 9], dtype=np.uint8), size=(40, 50),
+                     p=[0.3, 0.3, 0.1, 0.1, 0.14, 0.01, 0.01, 0.01, 0.01, 0.02])
+    scl[0, 7] = scl[39, 49] = 9  # clouds on the edges
+    classes_only = np.isin(scl, INVISIBLE_SCL)
+    assert np.array_equal(hidden_mask(scl), classes_only)
+    for margin in (1, 3):
+        expected = classes_only | binary_dilation(np.isin(scl, CLOUD_SCL),
+                                                  structure=np.ones((3, 3), bool),
+                                                  iterations=margin)
+        hidden = hidden_mask(scl, margin_px=margin)
+        assert np.array_equal(hidden, expected), margin
+        assert classes_only.mean() < hidden.mean() < 0.95
+    plan = _plan()
+    cloudy = rng.random(math.prod(plan.shape)) < 0.01
+    for pixels in (0, 2, 5):
+        everywhere = near(cloudy.reshape(plan.shape), pixels).ravel()
+        assert np.array_equal(_near_corridor(cloudy, plan, pixels), everywhere[plan.pixels])
+
+
+def test_the_window_holds_the_corridor_and_the_ring_at_their_places() -> None:
+    plan = _plan()
+    window = plan.window
+    assert math.prod(window.shape) < math.prod(plan.shape)
+    grid = np.arange(math.prod(plan.shape), dtype=np.float64)
+    inside = window.cut(np.stack([grid, -grid]))
+    for whole, part in ((plan.pixels, window.pixels), (plan.ring, window.ring),
+                        (plan.ring_far, window.ring_far)):
+        assert np.array_equal(inside[:, part], np.stack([grid[whole], -grid[whole]]))
+    into = np.zeros((2, len(grid)))
+    window.paste(inside, into)
+    assert np.array_equal(into[:, plan.ring], np.stack([grid[plan.ring], -grid[plan.ring]]))
+    # Written back where it was cut, and nowhere else.
+    assert np.array_equal(window.cut(into), inside)
+    assert np.count_nonzero(into) == np.count_nonzero(inside)

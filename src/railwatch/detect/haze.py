@@ -16,6 +16,8 @@ to bring the history's ground into its own air.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy.ndimage import binary_dilation, gaussian_filter, uniform_filter
 
@@ -41,49 +43,33 @@ _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 
 def haze_field(values: np.ndarray, ground: np.ndarray, reference: np.ndarray,
-               shape: tuple[int, int], window: tuple[int, int, int, int] | None = None, *,
-               at: np.ndarray | None = None) -> np.ndarray:
+               shape: tuple[int, int], *, at: np.ndarray | None = None) -> np.ndarray:
     """Haze of ``values`` relative to ``ground`` per pixel (N,), both (4, N) on a ``shape`` grid.
 
     Measured on the ``reference`` pixels (N,) bool (no stock, both looks valid) and smoothed into
-    the rest; 0 everywhere when too few reference pixels are seen.  With a ``window`` (rows and
-    columns, start and stop, holding every reference pixel) only the pixels inside are worked
-    out and the rest stay 0.  With ``at`` (flat pixel indices, inside the window if there is one)
-    only the haze at those pixels is worked out and returned, (len(at),).
+    the rest; 0 everywhere when too few reference pixels are seen.  With ``at`` (flat pixel
+    indices) only the haze at those pixels is worked out and returned, (len(at),).
     """
-    if window is not None:
-        r0, r1, c0, c1 = window
-        inside = (r1 - r0, c1 - c0)
-
-        def cut(pixels: np.ndarray) -> np.ndarray:
-            lead = pixels.shape[:-1]
-            return pixels.reshape(*lead, *shape)[..., r0:r1, c0:c1].reshape(*lead, -1)
-
-        if at is not None:
-            row, col = np.divmod(at, shape[1])
-            return haze_field(cut(values), cut(ground), cut(reference), inside,
-                              at=(row - r0) * inside[1] + (col - c0))
-        haze = np.zeros(shape, dtype=np.float32)
-        haze[r0:r1, c0:c1] = haze_field(cut(values), cut(ground), cut(reference),
-                                        inside).reshape(inside)
-        return haze.ravel()
     rows, cols = shape
     reference = reference & np.isfinite(values).all(axis=0) & np.isfinite(ground).all(axis=0)
     if reference.sum() < _MIN_REFERENCE_PIXELS:
         return np.zeros(values.shape[1] if at is None else len(at), dtype=np.float32)
-    difference = values - ground
-    layers = np.concatenate([difference, ground, np.ones((1, values.shape[1]))],
-                            dtype=np.float32)
-    smooth = smooth_coarse(np.where(reference[None, :], layers, np.float32(0.0)).reshape(
-        -1, rows, cols), SMOOTHING_PX, at=at).reshape(len(layers), -1)
+    # The difference, the ground and a weight of one on the reference pixels, 0 elsewhere.
+    layers = np.zeros((9, values.shape[1]), dtype=np.float32)
+    np.subtract(values, ground, out=layers[:4], where=reference)
+    np.copyto(layers[4:8], ground, where=reference)
+    layers[8] = reference
+    smooth = smooth_coarse(layers.reshape(-1, rows, cols), SMOOTHING_PX, at=at).reshape(
+        len(layers), -1)
     weight = smooth[-1]
     covered = weight > 0.02
     change = smooth[:4] / np.maximum(weight, 1e-6)
     level = smooth[4:8] / np.maximum(weight, 1e-6)
     if not covered.all():
         # Beyond the smoothing's reach of any reference pixel, the reference pixels' median.
-        for target, band in ((change, difference), (level, ground)):
-            fallback = np.median(band[:, reference], axis=1)
+        seen = ground[:, reference]
+        for target, band in ((change, values[:, reference] - seen), (level, seen)):
+            fallback = np.median(band, axis=1)
             target[:] = np.where(covered, target, fallback[:, None])
     # The change is h x (path shape - attenuation x the local ground) plus greener or browner
     # fields; per pixel the haze column carries the local ground (bright fields lose more to
@@ -145,14 +131,18 @@ def smooth_coarse(layers: np.ndarray, sigma_px: float, *, at: np.ndarray | None 
             + along_rows(col_above[col]) * col_share[col])
 
 
+@lru_cache(maxsize=64)
 def _coarse_neighbours(size: int, factor: int, coarse_size: int
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For fine pixels 0..size-1: the coarse pixels either side of their centre and the share
-    of the second."""
+    of the second (memoised, as a site's window comes back in every scene: read only)."""
     where = (np.arange(size) + 0.5) / factor - 0.5
     below = np.clip(np.floor(where).astype(int), 0, coarse_size - 1)
     above = np.clip(below + 1, 0, coarse_size - 1)
-    return below, above, np.clip(where - below, 0.0, 1.0).astype(np.float32)
+    share = np.clip(where - below, 0.0, 1.0).astype(np.float32)
+    for shared in (below, above, share):
+        shared.flags.writeable = False
+    return below, above, share
 
 
 def add_haze(ground: np.ndarray, haze: np.ndarray) -> np.ndarray:
@@ -177,9 +167,11 @@ def cloud_fringe(change: np.ndarray, reference: np.ndarray, shape: tuple[int, in
     unit = GREEN_UP / np.linalg.norm(GREEN_UP)
     change = np.nan_to_num(change)
     left = change - unit[:, None] * (unit @ change)[None, :]
-    layers = np.concatenate([np.where(reference[None, :], left, 0.0),
-                             reference[None, :].astype(np.float32)]).reshape(5, rows, cols)
-    local = uniform_filter(layers, size=(1, _FRINGE_PX, _FRINGE_PX)).reshape(5, -1)
+    layers = np.zeros((5, len(reference)), dtype=left.dtype)
+    np.copyto(layers[:4], left, where=reference)
+    layers[4] = reference
+    local = uniform_filter(layers.reshape(5, rows, cols), size=(1, _FRINGE_PX, _FRINGE_PX)
+                           ).reshape(5, -1)
     candidates = np.flatnonzero(reference & (local[4] > 0.3))
     mean = local[:4, candidates] / np.maximum(local[4, candidates], 1e-6)
     found = np.zeros(len(reference), dtype=bool)

@@ -31,7 +31,7 @@ from shapely.geometry import LineString, Polygon
 
 from railwatch.detect.geometry import TrackGeometry, track_geometry
 
-__all__ = ["CORRIDOR_M", "PixelPlan", "TrackPlan", "footprint", "pixel_plan"]
+__all__ = ["CORRIDOR_M", "PixelPlan", "TrackPlan", "Window", "footprint", "pixel_plan"]
 
 # A car on the centreline still changes pixels whose centres are this far away: half a pixel
 # diagonal (7 m) plus three PSF sigmas (13 m) would be 20 m, but beyond ~16 m the share is < 2 %.
@@ -82,6 +82,37 @@ class TrackPlan:
 
 
 @dataclass(frozen=True)
+class Window:
+    """The rows and columns of the grid holding the corridor and the ring: the only part of a
+    scene the ground and its haze are needed in (a third of the scene or less on the bench
+    sites).  ``pixels``, ``ring`` and ``ring_far`` are the plan's, as flat indices inside it."""
+
+    rows: tuple[int, int]  # start, stop
+    cols: tuple[int, int]
+    grid: tuple[int, int]  # shape of the whole grid
+    pixels: np.ndarray
+    ring: np.ndarray
+    ring_far: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows[1] - self.rows[0], self.cols[1] - self.cols[0]
+
+    def cut(self, values: np.ndarray) -> np.ndarray:
+        """The window's part of ``values`` (..., grid pixels), (..., window pixels), a copy."""
+        lead = values.shape[:-1]
+        inside = values.reshape(*lead, *self.grid)[..., slice(*self.rows), slice(*self.cols)]
+        return inside.reshape(*lead, -1)
+
+    def paste(self, values: np.ndarray, into: np.ndarray) -> None:
+        """Write ``values`` (..., window pixels) into their place in ``into`` (..., grid pixels),
+        a contiguous array."""
+        lead = into.shape[:-1]
+        into.reshape(*lead, *self.grid)[..., slice(*self.rows), slice(*self.cols)] = (
+            values.reshape(*lead, *self.shape))
+
+
+@dataclass(frozen=True)
 class PixelPlan:
     """The corridor pixels of a site on one grid, grouped into blocks."""
 
@@ -99,9 +130,7 @@ class PixelPlan:
     cell_neighbours: np.ndarray  # (C, 2) the blocks before and after along the bundle, -1 none
     ring: np.ndarray  # flat indices of pixels near, but off, the tracks
     ring_far: np.ndarray  # the ring pixels at least RING_FAR_M from every track
-    # Rows and columns (start, stop, start, stop) holding the corridor and the ring: the only part
-    # of the window the ground and haze are needed in.
-    window: tuple[int, int, int, int]
+    window: Window
 
 
 _CACHE: OrderedDict[tuple, PixelPlan] = OrderedDict()
@@ -241,18 +270,27 @@ def _build(tracks_utm: dict[str, LineString], aoi: Polygon | None, transform: Af
                      cell_track_length=cell_track_length,
                      cell_neighbours=np.array([[lookup.get(int(k) - 1, -1), lookup.get(int(k) + 1, -1)]
                                                for k in unique], dtype=np.int64).reshape(-1, 2),
-                     ring=ring, ring_far=ring_far, window=_window(np.union1d(corridor, ring), cols))
+                     ring=ring, ring_far=ring_far, window=_window(corridor, ring, ring_far, shape))
 
 
-def _window(pixels: np.ndarray, cols: int) -> tuple[int, int, int, int]:
-    if not len(pixels):
-        return 0, 0, 0, 0
-    row, col = np.divmod(pixels, cols)
-    return int(row.min()), int(row.max()) + 1, int(col.min()), int(col.max()) + 1
+def _window(corridor: np.ndarray, ring: np.ndarray, ring_far: np.ndarray,
+            shape: tuple[int, int]) -> Window:
+    cols = shape[1]
+    row, col = np.divmod(np.union1d(corridor, ring), cols)
+    if not len(row):
+        return Window((0, 0), (0, 0), shape, corridor, ring, ring_far)
+    rows, columns = (int(row.min()), int(row.max()) + 1), (int(col.min()), int(col.max()) + 1)
+
+    def inside(pixels: np.ndarray) -> np.ndarray:
+        row, col = np.divmod(pixels, cols)
+        return (row - rows[0]) * (columns[1] - columns[0]) + (col - columns[0])
+
+    return Window(rows, columns, shape, inside(corridor), inside(ring), inside(ring_far))
 
 
 def _empty(key: tuple, shape: tuple[int, int]) -> PixelPlan:
     none = np.zeros(0, dtype=np.int64)
     return PixelPlan(key, shape, (), none, none, np.zeros(0, np.float32),
                      np.zeros((0, 0), np.float32), np.zeros(0), np.zeros((0, 2)), np.zeros(0),
-                     np.zeros((0, 0)), np.zeros((0, 2), np.int64), none, none, (0, 0, 0, 0))
+                     np.zeros((0, 0)), np.zeros((0, 2), np.int64), none, none,
+                     _window(none, none, none, shape))
