@@ -205,3 +205,95 @@ def test_track_sampling_reads_what_each_station_sees() -> None:
         partly += int((blocked.any(axis=1) & ~whole).sum())
     assert start == profiles.shape[1]
     assert wholly > 0 and partly > 0
+
+
+def _cloud_distance(visible: np.ndarray) -> np.ndarray:
+    """Each station's distance along the track to the nearest hidden one."""
+    hidden = STATIONS[~visible]
+    return np.abs(STATIONS[:, None] - hidden[None, :]).min(axis=1)
+
+
+@pytest.mark.parametrize("speed", [16.0, -16.0])
+def test_a_train_running_under_a_cloud_is_found_by_its_one_visible_end(speed: float) -> None:
+    """The head is under a cloud: only the rear shows, a single step within 500 m of the cloud,
+    which alone could be a cloud's edge.  The train's body, on the track and not on the ground
+    beside it, runs on from the step into the cloud: that makes it a train."""
+    rear, (cloud_from, cloud_to) = ((600.0, (1000.0, 1300.0)) if speed > 0
+                                    else (1400.0, (700.0, 1000.0)))
+    body = (rear, 1300.0) if speed > 0 else (700.0, rear)
+    # A black tank car on snow: a strong end (a single step needs a chi-square gain of 49).
+    profile = _profile([(*body, 2 * DARK, speed)], seed=21)
+    along = STATIONS
+    visible = (along < cloud_from) | (along > cloud_to)
+    profile[:, ~visible] = 0.0
+    quiet = np.stack([_profile([], seed=22, noise=2.0), _profile([], seed=23, noise=2.0)], axis=2)
+    quiet[:, ~visible] = np.nan
+    found = find_moving(profile, visible, GEOMETRY, np.ones(4),
+                        lambda x, y, heading: "north" if math.cos(math.radians(heading)) > 0
+                        else "south", SETTINGS, beside=quiet,
+                        cloud_distance_m=_cloud_distance(visible))
+    assert len(found) == 1
+    train, _ = found[0]
+    assert abs(train.speed_mps - abs(speed)) <= 2.5
+    assert train.direction == ("north" if speed > 0 else "south")
+    assert abs(train.position_m - rear) <= 30.0
+    # The same step where the ground beside the track carries the level too: the soft edge of a
+    # cloud (moving between the bands with its parallax), not a train.
+    cloudy = np.stack([_profile([(*body, 2 * DARK, speed)], seed=s, noise=2.0)
+                       for s in (24, 25)], axis=2)
+    cloudy[:, ~visible] = np.nan
+    assert find_moving(profile, visible, GEOMETRY, np.ones(4), lambda x, y, h: "", SETTINGS,
+                       beside=cloudy, cloud_distance_m=_cloud_distance(visible)) == []
+    # And a step whose track is occupied on both sides (a change of level in a standing cut,
+    # a cloud's texture) is no train's end.
+    standing = profile + _profile([(0.0, 2000.0, 2 * DARK, 0.0)], seed=26, noise=0.0)
+    assert find_moving(standing, visible, GEOMETRY, np.ones(4), lambda x, y, h: "", SETTINGS,
+                       beside=quiet, cloud_distance_m=_cloud_distance(visible)) == []
+
+
+def test_a_trains_faint_trace_on_a_far_track_does_not_make_it_a_cloud() -> None:
+    """A train shows faintly on tracks 15-20 m away (the tracks' matched filters still overlap
+    there).  That trace must not mark the train as a cloud's edge; a step as strong on a track
+    25 m away still does."""
+    lines = {"main": LineString([(0, 0), (3000, 0)])}
+    for offset in (15.2, 20.0, 25.0):
+        lines[f"yard-{offset}"] = LineString([(0, offset), (3000, offset)])
+
+    def seen(track: str, y: float) -> MovingTrain:
+        return MovingTrain(track=track, position_m=1000.0, length_m=300.0, speed_mps=18.0,
+                           speed_sd_mps=1.0, heading_deg=90.0, direction="", confidence=0.9,
+                           x=1000.0, y=y)
+
+    train = seen("main", 0.0)
+    for offset in (15.2, 20.0):
+        trace = seen(f"yard-{offset}", offset)
+        assert _one_per_train([(train, 38.0), (trace, 10.0)], lines, SETTINGS) == [train]
+    far = seen("yard-25.0", 25.0)
+    assert _one_per_train([(train, 38.0), (far, 30.0)], lines, SETTINGS) == []
+
+
+def test_a_scene_with_a_trains_head_under_a_cloud() -> None:
+    """Code-made scenes (``tests/detect/synthetic.py``): a grey tank train heading
+    east-north-east at 20 m/s with its head under a cloud is found from its rear alone, with its
+    speed and heading; the same cloud with a thin, unmasked edge over an empty track is not."""
+    from railwatch.detect import build_background, detect_scene
+    from tests.detect.synthetic import GREY_TANK, Cut, Weather, make_scene, small_site
+
+    site = small_site()
+    _, south, _, north = site.aoi_utm.bounds
+    line = site.tracks_utm["main"]
+    west_edge, east_edge = line.interpolate(650.0).x, line.interpolate(850.0).x
+    cloud = (west_edge, south, east_edge, north)
+    history = build_background([make_scene(site, [], seed=10 + i, scene_id=f"empty-{i}")
+                                for i in range(5)], site=site)
+    train = [Cut("main", 350.0, 14.5 * 30, GREY_TANK, speed_mps=20.0)]
+    found = detect_scene(make_scene(site, train, seed=3, weather=Weather(cloud_box_m=cloud)),
+                         site, history=history).moving_trains
+    assert len(found) == 1
+    assert found[0].track == "main"
+    assert abs(found[0].speed_mps - 20.0) <= 3.5
+    assert abs((found[0].heading_deg - 84.3 + 180) % 360 - 180) < 5  # the line's azimuth
+    assert abs(found[0].position_m - 350.0) <= 30.0  # its rear, the one end in sight
+    edge = (0.5, (west_edge - 150.0, south, west_edge, north))
+    empty = make_scene(site, [], seed=3, weather=Weather(cloud_box_m=cloud, thin_cloud=edge))
+    assert detect_scene(empty, site, history=history).moving_trains == ()

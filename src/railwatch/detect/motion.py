@@ -206,9 +206,14 @@ def find_moving(profile: np.ndarray, visible: np.ndarray, geometry: TrackGeometr
     edges = _moving_edges(unit, visible, clear, stations, settings, off_track)
     if cloud_distance_m is not None:
         edges = [replace(e, cloud_m=float(cloud_distance_m[e.index])) for e in edges]
+    reach = int(math.ceil(settings.motion_margin_m / step))
+
+    def out_of_sight(edge: MovingEdge) -> bool:
+        return _runs_out_of_sight(edge.index, unit, visible, off_track, reach, step, settings)
+
     found = []
     for chain in _chains(edges, step, settings.motion_group_gap_m):
-        train = _train_from(chain, geometry, direction_of, settings)
+        train = _train_from(chain, geometry, direction_of, settings, out_of_sight)
         if train is not None:
             found.append(train)
     return found
@@ -277,6 +282,71 @@ def _moving_edges(unit: np.ndarray, visible: np.ndarray, clear: np.ndarray,
              for i, gain in zip(chosen, gains, strict=True)]
     edges.sort(key=lambda e: e.index)
     return edges
+
+
+# A single step near a cloud has nothing else to vouch that its bands' displacement is motion:
+# it must move farther between B02 and B04 (1.005 s) than twice the bands' static co-registration
+# tolerance (~0.3 px each, SENSOR.md; two bands: sqrt(2) x 3 m), or band misregistration and the
+# cloud's own parallax nearby could explain it.
+_SINGLE_STEP_MIN_SPEED_MPS = 2 * math.sqrt(2) * 0.3 * PIXEL_M / BAND_LAGS_S["red"]
+# A train's body beyond its one visible end: measured outside that end's fit window (evidence
+# the step's fit did not use), over at least this long a stretch ...
+_BODY_MIN_M = 20.0
+# ... on which this share of the stations is occupied (a gap means the train ended there, in
+# sight).
+_BODY_OCCUPIED = 0.8
+
+
+def _runs_out_of_sight(index: int, unit: np.ndarray, visible: np.ndarray,
+                       off_track: np.ndarray | None, reach: int, step: float,
+                       settings: DetectSettings) -> bool:
+    """Whether the step at ``index`` is the one visible end of a train whose other end is out of
+    sight: on one side of it the track is occupied all the way to the first hidden station or
+    the line's end (so the other end could not have been seen), and on its other side it is
+    empty.  Measured against the ground beside the track, outside the step's fit window.
+
+    Why this tells a train from a cloud: the soft edge of a cloud that the SCL missed is a step
+    that moves between the bands too (its parallax), and its bright (or, for its shadow, dark)
+    side runs into the cloud as a train's body would.  But a cloud lies over the ground beside
+    the track as well, so on that side the ground is not the history's; and where the track's
+    level merely changes (a standing cut's wagons, a cloud's texture), the track is not empty
+    on the step's other side.  One side's ground is enough: the train's shadow may darken the
+    other."""
+    if off_track is None:
+        return False
+    present = 4 * settings.edge_threshold**2  # the step finder's "2 sd per band on average"
+    n = unit.shape[1]
+    for ahead in (1, -1):
+        first = index + ahead * reach
+        if not 0 <= first < n:
+            continue
+        # Up to the first hidden station, or the line's end.
+        stations = np.arange(first, n) if ahead > 0 else np.arange(first, -1, -1)
+        blocked = np.flatnonzero(~visible[stations])
+        run = stations[:blocked[0]] if blocked.size else stations
+        # Behind the step, past its fit window as well: where the track should be empty.
+        before = index - ahead * reach - ahead * np.arange(reach)
+        before = before[(before >= 0) & (before < n)]
+        if run.size * step < _BODY_MIN_M or before.size < reach // 2:
+            continue
+        for side in range(off_track.shape[2]):
+            ground = off_track[:, :, side]
+            on_run = run[np.isfinite(ground[:, run]).all(axis=0) & visible[run]]
+            on_before = before[np.isfinite(ground[:, before]).all(axis=0) & visible[before]]
+            if on_run.size < 0.5 * run.size or on_before.size < reach // 2:
+                continue
+            level = np.median(ground[:, on_run], axis=1)
+            over = unit[:, on_run] - ground[:, on_run]
+            body = np.median(over, axis=1)
+            size = float(body @ body)
+            empty = np.median(unit[:, on_before] - ground[:, on_before], axis=1)
+            # A station is occupied when it carries at least half the body's level: noise alone
+            # does so rarely, while a mere share of the run at that level still sets its median.
+            occupied = body @ over >= 0.5 * size
+            if (float(level @ level) < present <= size and float(empty @ empty) < present
+                    and occupied.mean() >= _BODY_OCCUPIED):
+                return True
+    return False
 
 
 def _ground_steps(ground: np.ndarray, half: int, spread: np.ndarray
@@ -463,11 +533,13 @@ def _chains(edges: list[MovingEdge], step: float, gap_m: float) -> list[list[Mov
 
 
 def _train_from(chain: list[MovingEdge], geometry: TrackGeometry,
-                direction_of: Callable[[float, float, float], str], settings: DetectSettings
-                ) -> tuple[MovingTrain, float] | None:
+                direction_of: Callable[[float, float, float], str], settings: DetectSettings,
+                out_of_sight: Callable[[MovingEdge], bool]) -> tuple[MovingTrain, float] | None:
     """The most likely moving train in a chain of steps: each step either moves with it or
     stands (standing stock beside a moving train, texture), whichever explains it better, and a
-    step joining the train costs ``edge_penalty`` (so that noise steps do not add up)."""
+    step joining the train costs ``edge_penalty`` (so that noise steps do not add up).
+    ``out_of_sight`` tells whether a step is the one visible end of a train whose other end is
+    hidden (``_runs_out_of_sight``); it is asked only of a single step near a cloud."""
     speeds = chain[0].speeds
     gains = np.stack([e.gain for e in chain])  # (E, V)
     joined = np.maximum(gains - settings.edge_penalty, 0.0)
@@ -495,11 +567,13 @@ def _train_from(chain: list[MovingEdge], geometry: TrackGeometry,
               else settings.single_edge_significance)
     if significance < needed:
         return None
-    # One step alone could be a cloud's edge that the SCL missed: not near any cloud.
-    if len(members) == 1 and members[0].cloud_m < settings.single_edge_cloud_margin_m:
-        return None
+    # One step alone could be a cloud's edge that the SCL missed: not near any cloud, unless the
+    # train's body is seen running on, on the track alone, into the cloud (``_runs_out_of_sight``).
     speed_signed, speed_sd = _peak(speeds, gain, best)
     speed = abs(speed_signed)
+    if (len(members) == 1 and members[0].cloud_m < settings.single_edge_cloud_margin_m
+            and not (speed >= _SINGLE_STEP_MIN_SPEED_MPS and out_of_sight(members[0]))):
+        return None
     if not settings.min_speed_mps <= speed < settings.max_speed_mps or not math.isfinite(
             speed_sd):
         return None
@@ -677,6 +751,23 @@ def moving_trains(scene: Scene, delta: np.ndarray, hidden: np.ndarray, plan: Pix
     return _one_per_train(found, lines, settings)
 
 
+# A train's signal reaches a track beside it through the overlap of the two tracks' matched
+# filters: a Gaussian of the cross-track blur (``_STEP_BLUR_M``, 6.7 m) overlaps its copy d
+# metres away by exp(-d^2 / 4 sigma^2): 0.58 at 10 m, 0.29 at 15 m, 0.11 at 20 m, 0.007 at 30 m.
+# A cloud's edge lies across every track alike.  A moving step on tracks farther apart than
+# ``max_bleed_m`` is a cloud only if the weaker is stronger than a trace of the other can be.
+# Strengths are on each track's own noise scale (a quiet track's is up to ~2x a busy one's) and
+# a faint trace's includes its steps' noise: the trace may be this many times the overlap (so
+# tracks up to ~16 m apart never make a cloud, those 20 m apart when the weaker shows over 44 %
+# of the stronger, 30 m apart over 3 %).
+_TRACE_SLACK = 4.0
+
+
+def _trace(apart_m: float) -> float:
+    """Share of a train's signal that a track ``apart_m`` away shows (matched-filter overlap)."""
+    return math.exp(-apart_m**2 / (4 * _STEP_BLUR_M**2))
+
+
 def _one_per_train(found: list[tuple[MovingTrain, float]], lines: dict[str, LineString],
                    settings: DetectSettings) -> list[MovingTrain]:
     """A train on one track shows, fainter, on a track a few metres beside it (pixels are 10 m):
@@ -684,17 +775,20 @@ def _one_per_train(found: list[tuple[MovingTrain, float]], lines: dict[str, Line
     strongly (the second of each pair: ``find_moving``).  A step
     moving the same way at the same place on tracks farther apart than that is wider than any
     train: the edge of a cloud (which moves between the bands with its parallax), and none of
-    it is kept."""
+    it is kept -- unless the weaker is no more than the stronger's trace on a track that far
+    (``_trace``): tracks spaced exactly ``max_bleed_m`` apart see a train's last trace."""
     wide: set[int] = set()
-    for a, (train, _) in enumerate(found):
-        for b, (other, _) in enumerate(found):
+    for a, (train, strength) in enumerate(found):
+        for b, (other, other_strength) in enumerate(found):
             reach = (train.length_m + other.length_m) / 2 + 100.0
             # How far apart the two tracks are where the two were seen (tracks fan out).
             apart = min(lines[other.track].distance(Point(train.x, train.y)),
                         lines[train.track].distance(Point(other.x, other.y)))
             if (other.track != train.track and _turn(train, other) < 30.0
                     and math.hypot(train.x - other.x, train.y - other.y) <= reach
-                    and apart > settings.max_bleed_m):
+                    and apart > settings.max_bleed_m
+                    and min(strength, other_strength)
+                    > _TRACE_SLACK * _trace(apart) * max(strength, other_strength)):
                 wide.update((a, b))
     kept: list[tuple[MovingTrain, float]] = []
     for number, (train, strength) in sorted(enumerate(found), key=lambda f: -f[1][1]):
