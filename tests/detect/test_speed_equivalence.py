@@ -3,8 +3,9 @@
 A second block fit reuses the blocks whose shadow did not change, the haze and the reference
 error are worked out only at the pixels asked for, the difference noise and the ground without a
 history take medians without ``np.nanmedian``, the ground is worked out in the window around the
-tracks, clouds are grown in two 1-D passes and only near the corridor: each is compared with the
-plain computation, bit for bit.
+tracks, clouds are grown in two 1-D passes and only near the corridor; motion measures the
+distance to a cloud from the clouds' edges only and takes medians by partition: each is compared
+with the plain computation, bit for bit.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import fields
 
 import numpy as np
 from affine import Affine
-from scipy.ndimage import binary_dilation
+from scipy.ndimage import binary_dilation, distance_transform_edt
 
 from railwatch.detect.background import CLOUD_SCL, INVISIBLE_SCL, hidden_mask
 from railwatch.detect.core import _difference_noise, _group_medians, _near_corridor
 from railwatch.detect.haze import haze_field, near, smooth_coarse
 from railwatch.detect.layout import pixel_plan
+from railwatch.detect.motion import _hidden_distance, _median
 from railwatch.detect.occupancy import (
     TRACK_BED,
     BlockFitter,
@@ -170,3 +172,19 @@ def test_the_window_holds_the_corridor_and_the_ring_at_their_places() -> None:
     # Written back where it was cut, and nowhere else.
     assert np.array_equal(window.cut(into), inside)
     assert np.count_nonzero(into) == np.count_nonzero(inside)
+
+
+def test_motion_cloud_distance_and_medians_equal_the_plain_ones() -> None:
+    rng = np.random.default_rng(11)
+    for shape in ((1, 9), (23, 31), (64, 48)):
+        every = np.argwhere(np.ones(shape, dtype=bool))
+        for share in (1.0, 0.3, 0.02, 0.0):
+            hidden = rng.random(shape) < share
+            hidden.flat[rng.integers(hidden.size)] = True  # at least one
+            expected = distance_transform_edt(~hidden)[every[:, 0], every[:, 1]]
+            assert np.array_equal(_hidden_distance(hidden, every), expected), (shape, share)
+    for count in (1, 2, 7, 600, 601):
+        values = np.abs(rng.normal(0.0, 1.0, (4, count))).round(2)  # ties as well
+        assert np.array_equal(_median(values), np.median(values, axis=1)), count
+        assert _median(values[0]) == np.median(values[0])
+    assert np.isnan(_median(np.empty(0)))

@@ -22,7 +22,6 @@ band by Gauss-Newton), kept as a public tool.
 from __future__ import annotations
 
 import math
-import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,7 +30,7 @@ import numpy as np
 from affine import Affine
 from numpy.lib.stride_tricks import as_strided
 from scipy import sparse
-from scipy.ndimage import distance_transform_edt
+from scipy.spatial import cKDTree
 from scipy.special import erf
 from shapely.geometry import LineString, Point
 
@@ -236,7 +235,7 @@ def _moving_edges(unit: np.ndarray, visible: np.ndarray, clear: np.ndarray,
     change = _change(unit, half)
     # Two stations ``2 * half`` apart: each has unit noise, correlated less the farther apart;
     # measured on this track (its ground may be quieter or busier than the site's).
-    spread = 1.4826 * np.median(np.abs(change[:, half:n - half]), axis=1)
+    spread = 1.4826 * _median(np.abs(change[:, half:n - half]))
     spread = np.maximum(spread, 1e-3)[:, None]
     scaled = change / spread
     energy = np.convolve((scaled**2).sum(axis=0), np.ones(3) / 3, mode="same")
@@ -349,6 +348,20 @@ def _runs_out_of_sight(index: int, unit: np.ndarray, visible: np.ndarray,
     return False
 
 
+def _median(values: np.ndarray) -> np.ndarray:
+    """``np.median`` over the last axis of NaN-free ``values`` (the same value to the last bit:
+    the middle one, or the mean of the middle two), NaN for none.  Without ``np.median``'s
+    checks, which cost more than the partition on the short rows here (~25 a scene)."""
+    count = values.shape[-1]
+    if count == 0:
+        return np.full(values.shape[:-1], np.nan)
+    half = count // 2
+    if count % 2:
+        return np.partition(values, half, axis=-1)[..., half]
+    middle = np.partition(values, (half - 1, half), axis=-1)
+    return (middle[..., half - 1] + middle[..., half]) / 2
+
+
 def _ground_steps(ground: np.ndarray, half: int, spread: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Changes of the ground on one side of a track, on the track's noise scale (to compare
@@ -357,12 +370,12 @@ def _ground_steps(ground: np.ndarray, half: int, spread: np.ndarray
     change = _change(ground, half) / spread
     inner = change[:, half:-half]
     if np.isfinite(inner).all():  # ground on this side all along: every band at once
-        return change, np.maximum(1.4826 * np.median(np.abs(inner), axis=1), 1e-6)
+        return change, np.maximum(1.4826 * _median(np.abs(inner)), 1e-6)
     own = np.full(change.shape[0], np.inf)
     for band, values in enumerate(inner):
         finite = values[np.isfinite(values)]
         if finite.size:
-            own[band] = max(1.4826 * float(np.median(np.abs(finite))), 1e-6)
+            own[band] = max(1.4826 * float(_median(np.abs(finite))), 1e-6)
     return change, own
 
 
@@ -631,7 +644,10 @@ class _PlanSampling:
     beside: sparse.csr_matrix  # (N 2, U) the ground either side, on the profile's scale
     beside_reads: sparse.csr_matrix  # (N 2, U) 1 where a ground point reads a pixel
     beside_outside: np.ndarray  # (N, 2)
-    nearest: np.ndarray  # (N,) flat pixel under each station (its distance to a cloud)
+    # The pixels under the stations, (K, 2) row and column, each once (stations are 2.5 m apart in
+    # 10 m pixels), and which of them is under each station (N,): their distance to a cloud.
+    nearest: np.ndarray
+    nearest_of: np.ndarray
     bounds: np.ndarray  # (T + 1,) each track's first station in the N
 
 
@@ -683,12 +699,14 @@ def _plan_sampling(plan: PixelPlan, transform: Affine, shape: tuple[int, int]) -
     beside_matrix = matrix(beside_local, np.concatenate([b.weight for b in beside]).astype(
         np.float64) * np.concatenate(scale)[:, None, None])
     centre = len(filter_m) // 2
+    nearest, nearest_of = np.unique(np.concatenate([c.nearest[:, centre] for c in corridor]),
+                                    return_inverse=True)
     sampling = _PlanSampling(
         pixels, profile, matrix(index_local, weight.astype(np.float64)),
         # Which pixels a point reads (a hidden one blocks it even at a bilinear weight of 0).
         matrix(index_local, np.ones(index_local.shape)), outside, filter_m, beside_matrix,
         matrix(beside_local, np.ones(beside_local.shape)), beside_outside,
-        np.concatenate([c.nearest[:, centre] for c in corridor]),
+        np.column_stack(np.divmod(nearest, shape[1])), nearest_of.reshape(-1),
         np.cumsum([0] + [len(t.geometry.stations_m) for t in plan.tracks]))
     _SAMPLINGS[key] = sampling
     if len(_SAMPLINGS) > _SAMPLINGS_SIZE:
@@ -716,8 +734,10 @@ def _sample_tracks(sampling: _PlanSampling, delta: np.ndarray, hidden: np.ndarra
         # exactly 0: the noise takes 0 for a blocked station).
         redo = np.flatnonzero((blocked & ~sampling.outside).any(axis=1))
         across = sampling.across.size
-        values = sampling.points[(redo[:, None] * across + np.arange(across)).ravel()] @ seen
-        profiles[:, redo] = np.einsum("nmb,nm->bn", values.reshape(redo.size, across, 4),
+        # Every point's value, then those of the stations to redo: selecting rows of a sparse
+        # matrix costs several times more than its whole product.
+        values = (sampling.points @ seen).reshape(-1, across, 4)[redo]
+        profiles[:, redo] = np.einsum("nmb,nm->bn", values,
                                       sampling.across * ~blocked[redo])
     # The ground beside the track on the same scale: a field as wide as the corridor (a
     # cloud, haze, snow) reads the same in both, a car next to nothing in the ground.
@@ -732,13 +752,13 @@ def moving_trains(scene: Scene, delta: np.ndarray, hidden: np.ndarray, plan: Pix
     together (``find_moving``), one per train over neighbouring tracks (``_one_per_train``)."""
     if not plan.tracks:
         return []
-    distance = None
+    sampling = _plan_sampling(plan, scene.transform, scene.shape)
+    cloud = None
     if hidden.any():
         pixel_m = math.hypot(scene.transform.a, scene.transform.d)
-        distance = distance_transform_edt(~hidden.reshape(scene.shape)).ravel() * pixel_m
-    sampling = _plan_sampling(plan, scene.transform, scene.shape)
+        cloud = (_hidden_distance(hidden.reshape(scene.shape), sampling.nearest) * pixel_m)[
+            sampling.nearest_of]
     profiles, visible, beside = _sample_tracks(sampling, delta, hidden)
-    cloud = None if distance is None else distance[sampling.nearest]
     tracks = [(track, slice(a, b)) for track, a, b in zip(
         plan.tracks, sampling.bounds[:-1], sampling.bounds[1:], strict=True)]
     noise = _profile_noise([profiles[:, part] for _, part in tracks])
@@ -749,6 +769,23 @@ def moving_trains(scene: Scene, delta: np.ndarray, hidden: np.ndarray, plan: Pix
                                  cloud_distance_m=None if cloud is None else cloud[part]))
     lines = {track.id: track.geometry.line for track, _ in tracks}
     return _one_per_train(found, lines, settings)
+
+
+def _hidden_distance(hidden: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Distance in pixels from each pixel ``at`` (k, 2: row, column) to the nearest pixel of
+    ``hidden`` (2-D, not all False), as an exact Euclidean distance transform gives it.
+
+    Only the few pixels on the hidden areas' edges are searched, not the raster: the nearest
+    hidden pixel to one that is seen always has a seen 4-neighbour (a step from it towards that
+    pixel would be nearer otherwise)."""
+    walled = np.pad(hidden, 1, constant_values=True)
+    inner = walled[:-2, 1:-1] & walled[2:, 1:-1] & walled[1:-1, :-2] & walled[1:-1, 2:]
+    edge = np.argwhere(hidden & ~inner).astype(np.float64)
+    # Built once per scene and asked only ~10^3 points: a quick build beats a balanced tree.
+    tree = cKDTree(edge, balanced_tree=False, compact_nodes=False)
+    distance, _ = tree.query(at.astype(np.float64))
+    distance[hidden[at[:, 0], at[:, 1]]] = 0.0
+    return distance
 
 
 # A train's signal reaches a track beside it through the overlap of the two tracks' matched
@@ -822,8 +859,7 @@ def _profile_noise(profiles: list[np.ndarray]) -> np.ndarray:
     if not diffs:
         return np.full(4, 1e-2)
     joined = np.abs(np.concatenate(diffs, axis=1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a band with every station blocked
-        # A difference of exactly 0 is a pair of blocked stations: not counted.
-        noise = 1.4826 * np.array([np.median(band[band != 0.0]) for band in joined]) / math.sqrt(2)
+    # A difference of exactly 0 is a pair of blocked stations: not counted (a band with every
+    # station blocked has no median: NaN).
+    noise = 1.4826 * np.array([_median(band[band != 0.0]) for band in joined]) / math.sqrt(2)
     return np.where(np.isfinite(noise) & (noise > 1e-5), noise, 1e-2)
