@@ -375,31 +375,6 @@ def test_a_yard_never_seen_empty_is_flagged(empty_history) -> None:
     assert "yard_ground_unseen" not in plain.flags
 
 
-def test_a_busy_yards_pooled_ground_follows_each_pixels_share_of_track_bed() -> None:
-    """A yard pixel is track bed and the gravel between tracks in its own proportion; pooled
-    over a yard busy on most dates, each pixel's ground is found at its own share (a single
-    pooled value is 0.02 off at either end)."""
-    from railwatch.detect.background import _pooled_ground
-
-    rng = np.random.default_rng(5)
-    bed_spectrum, gravel = np.array([0.11, 0.13, 0.15, 0.19]), np.array([0.14, 0.16, 0.19, 0.24])
-    share = rng.uniform(0.45, 1.0, 600)
-    truth = share[None, :] * bed_spectrum[:, None] + (1 - share[None, :]) * gravel[:, None]
-    dates = np.repeat(truth[None], 10, axis=0) + rng.normal(0, 0.003, (10, 4, share.size))
-    # Stock or its shade on 70 % of the looks: a dark roof over a random part of the pixel.
-    covered = rng.random((10, share.size)) < 0.7
-    part = rng.uniform(0.1, 0.6, (10, share.size))
-    dark = np.array([0.05, 0.05, 0.08, 0.15])
-    dates = np.where(covered[:, None, :], dates * (1 - part[:, None, :])
-                     + part[:, None, :] * dark[None, :, None], dates)
-    pooled = _pooled_ground(dates, share, np.random.default_rng(0))
-    error = np.abs(pooled - truth).mean(axis=0)
-    assert np.median(error) < 0.002
-    ends = (share < 0.55) | (share > 0.9)
-    single = np.abs(np.median(pooled, axis=1)[:, None] - truth).mean(axis=0)
-    assert single[ends].mean() > 0.006 > 3 * error[ends].mean()
-
-
 def test_background_round_trip_keeps_the_pooled_share(tmp_path) -> None:
     background = replace(build_background([make_scene(SITE, [], seed=i) for i in range(3)]),
                          yard_ground_pooled=0.7)

@@ -47,9 +47,7 @@ CIRRUS_SCL = 10
 SNOW_SCL = 11
 # Yard interior: pixels at least this much track bed (tracks 4.5-5 m apart give ~0.6-0.8).
 _YARD_BED_SHARE = 0.45
-_MODE_SAMPLES = 1500
-# Bands of track-bed share the pooled ground is found in (``_pooled_ground``).
-_SHARE_BANDS = 5
+_MODE_SAMPLES = 3000
 _MODE_BRIGHT_QUANTILE = 0.6
 # Ballast and gravel have NDVI ~0.1-0.15 (USGS splib07 rocks); vegetation is above ~0.35.
 _MAX_APRON_NDVI = 0.25
@@ -335,20 +333,10 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
 
     Pooled over a yard's interior pixels and dates, the clean ground is one tight cluster in the
     brighter part of the samples: most roofs and every shadow darken the ballast, and light roofs
-    are rarer, far brighter (+0.2-0.4) and too varied to cluster.  That cluster moves with the
-    share of a pixel that is track bed (darker crushed rock and sleepers) rather than the
-    levelled gravel between the tracks, so it is found per band of bed share, and the pooled
-    ground of a pixel is the line through them at its own share: the two surfaces mixed in the
-    pixel's proportion.  One value for all (the gravel-rich pixels are the brighter samples)
-    was 0.01-0.02 too bright on pixels centred on a track at Tumangang (bench seed 0), phantom
-    stock wherever it was used.  The cluster holds while the ground is seen clean on about a
-    quarter of the looks; with fewer (the always-busy synthetic yard: 13 %) it settles on
-    lightly covered looks and the ground comes out too dark.
-
-    A pixel whose own ground is clearly darker than its pooled ground (more than the gravel's
-    texture at 10 m) recurs with stock on it, in a yard busy on nearly every date of its
-    history; it, and a pixel seen clean on too few dates, takes the pooled ground.  The other
-    pixels keep their own, texture and all."""
+    are rarer, far brighter (+0.2-0.4) and too varied to cluster.  A pixel whose own ground is
+    clearly darker than that (more than the gravel's texture at 10 m) recurs with stock on it, in
+    a yard busy on nearly every date of its history; it, and a pixel seen clean on too few
+    dates, takes the pooled ground.  The other pixels keep their own, texture and all."""
     from railwatch.detect.layout import pixel_plan
 
     if epsg != site.epsg:
@@ -362,67 +350,33 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
     rng = np.random.default_rng(0)
     interiors = unseen = 0
     for bundle in np.flatnonzero(sizes >= 2):
-        inside = (bundle_of_pixel == bundle) & (plan.bed_share >= _YARD_BED_SHARE)
-        interior, bed = plan.pixels[inside], plan.bed_share[inside]
+        interior = plan.pixels[(bundle_of_pixel == bundle) & (plan.bed_share >= _YARD_BED_SHARE)]
         if interior.size < 20:
             continue
         own = found.ground[:, interior]
         weak = (found.support[interior] < MIN_DATES) | ~np.isfinite(own).all(axis=0)
         interiors += interior.size
-        pooled = _pooled_ground(found.dates[:, :, interior], bed, rng)
-        # Tracks laid in grass (NDVI of green vegetation) have no uniform apron to pool.
-        if pooled is None or np.median(_ndvi(pooled)) >= _MAX_APRON_NDVI:
+        samples = found.dates[:, :, interior].transpose(0, 2, 1).reshape(-1, 4)
+        samples = samples[np.isfinite(samples).all(axis=1)]
+        if len(samples) < 50:
             unseen += int(weak.sum())
             continue
-        replace = weak | (_brightness(own) < _brightness(pooled) - _YARD_TEXTURE)
-        found.ground[:, interior[replace]] = pooled[:, replace]
+        brightness = _brightness(samples.T)
+        samples = samples[brightness >= np.quantile(brightness, _MODE_BRIGHT_QUANTILE)]
+        if len(samples) > _MODE_SAMPLES:
+            samples = samples[rng.choice(len(samples), _MODE_SAMPLES, replace=False)]
+        spread = 1.4826 * np.median(np.abs(samples - np.median(samples, axis=0)), axis=0)
+        radius = np.maximum(_MODE_RADIUS, 0.25 * spread)
+        near = (np.abs(samples[:, None, :] - samples[None, :, :]) <= radius).all(axis=2)
+        mode = np.median(samples[near[int(np.argmax(near.sum(axis=1)))]], axis=0)
+        # Tracks laid in grass (NDVI of green vegetation) have no uniform apron to pool.
+        if (mode[3] - mode[2]) / max(mode[3] + mode[2], 1e-6) >= _MAX_APRON_NDVI:
+            unseen += int(weak.sum())
+            continue
+        replace = weak | (_brightness(own) < _brightness(mode[:, None]) - _YARD_TEXTURE)
+        found.ground[:, interior[replace]] = mode[:, None]
         unseen += int(replace.sum())
     return unseen / interiors if interiors else 0.0
-
-
-def _pooled_ground(dates: np.ndarray, bed: np.ndarray, rng: np.random.Generator
-                   ) -> np.ndarray | None:
-    """The clean ground of yard-interior pixels (4, n) from every date's look at them (T, 4, n)
-    and their track-bed shares (n,): the densest cluster of the bright samples in each band of
-    bed share, and the straight line through those clusters (weighted by their samples)."""
-    edges = np.linspace(_YARD_BED_SHARE, 1.0, _SHARE_BANDS + 1)
-    which = np.clip(np.searchsorted(edges, bed, side="right") - 1, 0, _SHARE_BANDS - 1)
-    centres, modes, weights = [], [], []
-    for band in range(_SHARE_BANDS):
-        mine = which == band
-        samples = dates[:, :, mine].transpose(0, 2, 1).reshape(-1, 4)
-        shares = np.broadcast_to(bed[mine], (dates.shape[0], int(mine.sum()))).reshape(-1)
-        seen = np.isfinite(samples).all(axis=1)
-        samples, shares = samples[seen], shares[seen]
-        if len(samples) < 50:
-            continue
-        modes.append(_bright_mode(samples, rng))
-        centres.append(float(shares.mean()))
-        weights.append(len(samples))
-    if not modes:
-        return None
-    if len(modes) == 1:
-        return np.repeat(modes[0][:, None], bed.size, axis=1)
-    design = np.stack([np.ones(len(centres)), centres], axis=1) * np.sqrt(weights)[:, None]
-    target = np.array(modes) * np.sqrt(weights)[:, None]
-    (level, slope), *_ = np.linalg.lstsq(design, target, rcond=None)
-    return level[:, None] + slope[:, None] * bed[None, :]
-
-
-def _bright_mode(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Median of the densest cluster among the brighter part of ``samples`` (n, 4)."""
-    brightness = _brightness(samples.T)
-    samples = samples[brightness >= np.quantile(brightness, _MODE_BRIGHT_QUANTILE)]
-    if len(samples) > _MODE_SAMPLES:
-        samples = samples[rng.choice(len(samples), _MODE_SAMPLES, replace=False)]
-    spread = 1.4826 * np.median(np.abs(samples - np.median(samples, axis=0)), axis=0)
-    radius = np.maximum(_MODE_RADIUS, 0.25 * spread)
-    close = (np.abs(samples[:, None, :] - samples[None, :, :]) <= radius).all(axis=2)
-    return np.median(samples[close[int(np.argmax(close.sum(axis=1)))]], axis=0)
-
-
-def _ndvi(values: np.ndarray) -> np.ndarray:
-    return (values[3] - values[2]) / np.maximum(values[3] + values[2], 1e-6)
 
 
 def _brightness(values: np.ndarray) -> np.ndarray:
