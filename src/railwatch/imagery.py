@@ -698,24 +698,27 @@ def _nearest_on_grid(
 # --- cloud and data over the tracks -------------------------------------------------------------
 
 
+# rasterio burns shapes into an in-memory dataset that it georeferences only after opening it,
+# and warns on the way (NotGeoreferencedWarning) though the transform is applied.  Set once here:
+# ``warnings.catch_warnings`` is not thread-safe, and the scan reads items in threads (the demo
+# printed the warning now and then).
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module=r"rasterio\.features")
+
+
 def track_mask(site: Site, transform: Affine, shape: tuple[int, int], epsg: int) -> np.ndarray:
     """Pixels of the grid within TRACK_BUFFER_M of a track (the whole AOI if no track falls in)."""
     to_grid = Transformer.from_crs(4326, CRS.from_epsg(epsg), always_xy=True)
     shapes = [reproject(track.line, to_grid).buffer(TRACK_BUFFER_M) for track in site.tracks]
     mask = np.zeros(shape, dtype=bool)
-    # rasterio burns the shapes into an in-memory dataset that it georeferences only after
-    # opening it, and warns on the way (NotGeoreferencedWarning); the transform is applied.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        if shapes:
-            mask = rasterio.features.geometry_mask(
-                shapes, out_shape=shape, transform=transform, invert=True, all_touched=True
-            )
-        if not mask.any():
-            mask = rasterio.features.geometry_mask(
-                [reproject(site.aoi, to_grid)], out_shape=shape, transform=transform,
-                invert=True, all_touched=True,
-            )
+    if shapes:
+        mask = rasterio.features.geometry_mask(
+            shapes, out_shape=shape, transform=transform, invert=True, all_touched=True
+        )
+    if not mask.any():
+        mask = rasterio.features.geometry_mask(
+            [reproject(site.aoi, to_grid)], out_shape=shape, transform=transform,
+            invert=True, all_touched=True,
+        )
     return mask
 
 
