@@ -34,7 +34,7 @@ from railwatch.imagery import BAND_KEYS, Scene
 from railwatch.sites import Site
 
 __all__ = ["Background", "INVISIBLE_SCL", "SNOW_SCL", "build_background", "hidden_mask",
-           "load_background"]
+           "in_classes", "load_background"]
 
 # Scene classification (SCL) classes that hide the ground (SENSOR.md): 0 no data, 1 saturated or
 # defective, 3 cloud shadow, 8/9 cloud medium/high probability.  Snow (11) is visible ground.
@@ -155,7 +155,7 @@ def build_background(scenes: Iterable[Scene], *, site: Site | None = None,
             raise InputFileError(f"scene {scene.scene_id}: no SCL band",
                                  hint="a background needs the scene classification to drop clouds")
         hidden = hidden_mask(np.asarray(scene.scl)) | near(
-            np.isin(np.asarray(scene.scl), CLOUD_SCL), margin_px)
+            in_classes(np.asarray(scene.scl), CLOUD_SCL), margin_px)
         snow = np.asarray(scene.scl) == SNOW_SCL
         if snow.mean() > 0.3:
             snowy = stack.copy()
@@ -213,15 +213,20 @@ def _off_tracks(site: Site | None, transform: Affine, shape: tuple[int, int], ep
     return ring
 
 
+def in_classes(scl: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Where ``scl`` is one of ``classes``: a comparison per class (``np.isin`` takes ten times
+    as long on a scene)."""
+    return np.logical_or.reduce([scl == c for c in classes])
+
+
 def hidden_mask(scl: np.ndarray, *, margin_px: int = 0) -> np.ndarray:
     """Pixels whose ground cannot be seen: the hidden SCL classes and, within ``margin_px`` of a
     cloud or cloud shadow, everything else too.  Sen2Cor's cloud and shadow classes end where the
     opacity falls under a threshold; the fringe beyond (often "unclassified" 7 or "thin cirrus"
     10) is still part cloud or part shade and would look like a bright or dark car."""
-    # A comparison per class: np.isin takes ten times as long on a scene.
-    hidden = np.logical_or.reduce([scl == c for c in INVISIBLE_SCL])
+    hidden = in_classes(scl, INVISIBLE_SCL)
     if margin_px > 0:
-        cloudy = np.logical_or.reduce([scl == c for c in CLOUD_SCL])
+        cloudy = in_classes(scl, CLOUD_SCL)
         if cloudy.any():
             from scipy.ndimage import maximum_filter1d
 
