@@ -27,7 +27,6 @@ from railwatch.detect.occupancy import (
     TRACK_BED,
     BlockFitter,
     OccupancySettings,
-    fit_cells,
     shadow_width,
 )
 from tests.detect.synthetic import BOX_CAR, GREY_TANK, small_site
@@ -74,7 +73,7 @@ def test_a_second_fit_reuses_unchanged_blocks_and_equals_a_fresh_fit() -> None:
     fitter = BlockFitter(delta, reference, visible, plan, noise, TRACK_BED, settings)
     fitter.fit(first)
     refit = fitter.fit(second)
-    fresh = fit_cells(delta, reference, visible, plan, noise, TRACK_BED, second, settings)
+    fresh = BlockFitter(delta, reference, visible, plan, noise, TRACK_BED, settings).fit(second)
     assert np.nansum(fresh.length_m) > 100  # the cars are found, so the comparison means something
     for field in fields(fresh):
         assert np.array_equal(getattr(refit, field.name), getattr(fresh, field.name),

@@ -80,7 +80,7 @@ class DetectSettings:
     # ``min_reference_bias``.
     reference_from_ring: bool = True
     min_reference_bias: float = 0.0005
-    # Fit each block's darker and brighter pixels apart (``occupancy.fit_cells``).
+    # Fit each block's darker and brighter pixels apart (``occupancy.BlockFitter``).
     split_contrast: bool = True
     # --- motion: steps along a track (ends of trains, boundaries between wagons)
     # A step is a change of the profile over this span (a pixel and its PSF blur a step ~10 m).

@@ -40,7 +40,7 @@ from railwatch.detect.haze import GREEN_UP
 from railwatch.detect.layout import PixelPlan
 from railwatch.detect.spectra import ROOFS, SHADOW_LIGHT
 
-__all__ = ["TRACK_BED", "BlockFitter", "CellFit", "OccupancySettings", "fit_cells", "shadow_width"]
+__all__ = ["TRACK_BED", "BlockFitter", "CellFit", "OccupancySettings", "shadow_width"]
 
 PIXEL_AREA_M2 = 100.0
 # The average roof of the library weighted towards common stock (dark, brown, rust, grey): the
@@ -126,24 +126,17 @@ def shadow_width(elevation_deg: float, sun_azimuth_deg: float, track_azimuth_deg
     return beside + in_gaps
 
 
-def fit_cells(delta: np.ndarray, reference: np.ndarray, visible: np.ndarray, plan: PixelPlan,
-              noise: np.ndarray, ballast: np.ndarray, shadow_m: np.ndarray,
-              settings: OccupancySettings) -> CellFit:
-    """Occupied length per block from the corridor pixels' ``delta`` (4, N) = scene - ground.
+class BlockFitter:
+    """Occupied length per block from the corridor pixels' ``delta`` (4, N) = scene - ground, at
+    as many shadow widths as asked for.
 
     ``reference`` (4, N) is the matched ground, ``visible`` (N,) the pixels not hidden,
-    ``noise`` (4,) the per-pixel noise of delta, ``shadow_m`` (C,) the shadow width per block.
+    ``noise`` (4,) the per-pixel noise of delta; ``fit`` takes the shadow width per block (C,).
 
     With ``split_contrast`` each block is fitted as two parts, its pixels darker and brighter
     than the ground (the sum of their whitened bands): black and light-grey roofs are nearly
     opposite after ballast is subtracted, so a block holding both sums to ~0 (57 tank cars
     counted as 28 in a Khasan scene).  They rarely share a pixel, so the parts separate them.
-    """
-    return BlockFitter(delta, reference, visible, plan, noise, ballast, settings).fit(shadow_m)
-
-
-class BlockFitter:
-    """``fit_cells`` of one scene at as many shadow widths as asked for.
 
     Only the roofs' columns depend on the shadow: the block sums, their noise, the nuisance
     projected out and which blocks are measured are worked out once.  Blocks are fitted each on
