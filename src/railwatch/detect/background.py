@@ -29,6 +29,7 @@ from affine import Affine
 
 from railwatch.detect.haze import GREEN_UP, cloud_fringe, haze_field, near, remove_haze
 from railwatch.detect.model import DetectSettings
+from railwatch.detect.occupancy import TRACK_BED
 from railwatch.errors import InputFileError
 from railwatch.imagery import BAND_KEYS, Scene
 from railwatch.sites import Site
@@ -54,9 +55,14 @@ _MAX_APRON_NDVI = 0.25
 # Two yard samples are "the same ground" within this reflectance in every band: pixel noise
 # (~0.002-0.004) plus the ballast/gravel texture at 10 m.
 _MODE_RADIUS = 0.008
-# A yard pixel's own ground may be this much darker than the pooled one (texture of gravel and
-# ballast at 10 m, +-0.01-0.02); beyond, it holds stock on the dates it agrees on.
+# A yard pixel's own ground may be this much darker than the pooled one or the track bed
+# (texture of gravel and ballast at 10 m, +-0.01-0.02); beyond, it holds stock on the dates it
+# agrees on.
 _YARD_TEXTURE = 0.015
+# A yard pixel's own ground darker than the pooled one is its ground when it recurs on at least
+# this share of its clear dates (a busy yard's stock, even of one colour, leaves a pixel clean on
+# some dates and covers it in different places on others).
+_SETTLED_SHARE = 0.8
 # Two dates show the same ground at a pixel when they differ by less than this many date-to-date
 # noise spreads in every band.
 _AGREE_SPREADS = 2.5
@@ -339,9 +345,10 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
     Pooled over a yard's interior pixels and dates, the clean ground is one tight cluster in the
     brighter part of the samples: most roofs and every shadow darken the ballast, and light roofs
     are rarer, far brighter (+0.2-0.4) and too varied to cluster.  A pixel whose own ground is
-    clearly darker than that (more than the gravel's texture at 10 m) recurs with stock on it, in
-    a yard busy on nearly every date of its history; it, and a pixel seen clean on too few
-    dates, takes the pooled ground.  The other pixels keep their own, texture and all."""
+    clearly darker than that and than bare track bed (more than the gravel's texture at 10 m)
+    recurs with stock on it, in a yard busy on nearly every date of its history; it, and a pixel
+    seen clean on too few dates, takes the pooled ground.  The other pixels keep their own,
+    texture and all."""
     from railwatch.detect.layout import pixel_plan
 
     if epsg != site.epsg:
@@ -378,7 +385,15 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
         if (mode[3] - mode[2]) / max(mode[3] + mode[2], 1e-6) >= _MAX_APRON_NDVI:
             unseen += int(weak.sum())
             continue
-        replace = weak | (_brightness(own) < _brightness(mode[:, None]) - _YARD_TEXTURE)
+        # The ground of an interior pixel is a mix of the apron and the track bed (ballast,
+        # sleepers, rail), so it may be darker than the apron, down to the bed: it is kept when
+        # the pixel shows it on nearly all its clear dates.  Held to the apron alone, an empty
+        # yard's pixels with more bed than gravel took the brighter apron: 12-23 phantom
+        # car-equivalents at Tumangang on empty scenes against a perfect history.
+        brightness = _brightness(own)
+        bed_like = ((brightness >= _brightness(TRACK_BED[:, None])[0] - _YARD_TEXTURE)
+                    & (found.support[interior] >= _SETTLED_SHARE * found.count[interior]))
+        replace = weak | ((brightness < _brightness(mode[:, None])[0] - _YARD_TEXTURE) & ~bed_like)
         found.ground[:, interior[replace]] = mode[:, None]
         unseen += int(replace.sum())
     return unseen / interiors if interiors else 0.0
