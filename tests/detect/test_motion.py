@@ -297,3 +297,103 @@ def test_a_scene_with_a_trains_head_under_a_cloud() -> None:
     edge = (0.5, (west_edge - 150.0, south, west_edge, north))
     empty = make_scene(site, [], seed=3, weather=Weather(cloud_box_m=cloud, thin_cloud=edge))
     assert detect_scene(empty, site, history=history).moving_trains == ()
+
+
+def test_a_fast_trains_end_is_refitted_in_a_window_moved_back() -> None:
+    """A standing cut's end 22 m ahead of a 30 m/s train's rear takes the step finder's peak (one
+    fit per 25 m), and the centred fit searches B02 only +-15 m around it: the train's B02 step
+    (30 m behind its B04 step) is out of reach and the fit prefers standing.  Far from clouds a
+    window moved 15 m back holds it; near clouds (a cloud's edge moves with its parallax) and
+    at slow speeds (the centred search covers the bands' spread) nothing changes."""
+    from railwatch.detect.motion import _moving_edges
+
+    visible = np.ones(STATIONS.size, dtype=bool)
+    for seed in range(4):
+        profile = _profile([(722.0, 900.0, BROWN, 0.0), (700.0, 1150.0, 0.5 * DARK, 30.0)],
+                           seed=seed)
+        centred = _moving_edges(profile, visible, visible.copy(), STATIONS, SETTINGS)
+        moved = _moving_edges(profile, visible, visible.copy(), STATIONS, SETTINGS, None, visible)
+        near_cloud = _moving_edges(profile, visible, visible.copy(), STATIONS, SETTINGS, None,
+                                   ~visible)
+        rear = [k for k, e in enumerate(centred) if abs(STATIONS[e.index] - 725.0) <= 5.0]
+        assert len(rear) == 1
+        before, after = centred[rear[0]].gain, moved[rear[0]].gain
+        speeds = centred[rear[0]].speeds
+        fast = np.argmin(np.abs(speeds - 30.0))
+        assert before[fast] < 0.0 < after[fast] - before[fast]
+        slow = np.abs(speeds) * LAGS.max() <= 15.0
+        assert np.array_equal(before[slow], after[slow])
+        assert all(np.array_equal(a.gain, b.gain) for a, b in zip(centred, near_cloud,
+                                                                  strict=True))
+
+
+def _cloudy_raster(puff_x: float, seed: int) -> tuple[np.ndarray, np.ndarray, object]:
+    """A 10 m raster around ``LINE`` (scene minus ground, reflectance): a masked cloud 120-300 m
+    east of the track and an unmasked small cloud, 30 x 90 m, centred ``puff_x`` east of the
+    track at 1000 m, both seen displaced by (15, 20) m between B02 and B04 (a cloud's parallax and
+    wind), each band in proportion to its lag.  Returns (delta (4, pixels), hidden, transform)."""
+    from affine import Affine
+    transform = Affine(10.0, 0.0, -300.0, 0.0, -10.0, 2100.0)
+    shape = (220, 70)
+    cols, rows = np.meshgrid(np.arange(shape[1]) + 0.5, np.arange(shape[0]) + 0.5)
+    x, y = transform @ (cols, rows)
+    moved = np.array([15.0, 20.0]) / LAGS.max()  # east, north per second
+    rng = np.random.default_rng(seed)
+    delta = np.empty((4, *shape))
+    for band in range(4):
+        dx, dy = moved * LAGS[band]
+        body = np.clip((x - dx - 120.0) / 30.0, 0.0, 1.0) * (np.abs(y - dy - 1100.0) < 300.0)
+        puff = np.exp(-0.5 * (((x - dx - puff_x) / 12.0) ** 2 + ((y - dy - 1000.0) / 35.0) ** 2))
+        delta[band] = 0.5 * body + 0.3 * puff + rng.normal(0.0, 0.004, shape)
+    hidden = (x > 150.0) & (np.abs(y - 1100.0) < 300.0)
+    return delta.reshape(4, -1), hidden.ravel(), transform
+
+
+def _distance_to_hidden_pixels(hidden: np.ndarray, transform: object) -> np.ndarray:
+    cols, rows = np.meshgrid(np.arange(70) + 0.5, np.arange(220) + 0.5)
+    x, y = transform @ (cols, rows)  # type: ignore[operator]
+    points = np.column_stack([x.ravel()[hidden], y.ravel()[hidden]])
+    return np.array([np.hypot(points[:, 0], points[:, 1] - s).min() for s in STATIONS])
+
+
+def test_a_small_cloud_on_the_track_moving_with_the_scenes_clouds_is_no_train() -> None:
+    """A small cloud the SCL missed, lying on the track near a masked one, moves between the
+    bands like every cloud of the scene.  On the track alone (no ground beside it: a yard track)
+    its two ends look like a short train at the along-track part of that motion; the ground
+    10-25 m beside it moves with the scene's clouds, which a train's ground does not."""
+    from railwatch.detect.cloudmotion import CloudMotion
+    delta, hidden, transform = _cloudy_raster(puff_x=0.0, seed=5)
+    bands = delta.reshape(4, 220, 70)
+    cols = np.full(STATIONS.size, 30.0)  # x = 0 is column 30's left edge; 29.5-30.5 straddle it
+    rows = (2100.0 - STATIONS) / 10.0 - 0.5
+    from scipy import ndimage
+    along = np.stack([ndimage.map_coordinates(band, [rows, cols - 0.5], order=1)
+                      for band in bands]) / 0.004
+    profile = along + _profile([], seed=6)
+    distance = _distance_to_hidden_pixels(hidden, transform)
+    visible = np.ones(STATIONS.size, dtype=bool)
+
+    def direction(x: float, y: float, heading: float) -> str:
+        return ""
+
+    before = find_moving(profile, visible, GEOMETRY, np.ones(4), direction, SETTINGS,
+                         cloud_distance_m=distance)
+    assert before and 950 <= before[0][0].position_m <= 1050  # the old detector's phantom
+    motion = CloudMotion(delta, hidden, transform, (220, 70))
+    assert find_moving(profile, visible, GEOMETRY, np.ones(4), direction, SETTINGS,
+                       cloud_distance_m=distance, cloud_motion=motion) == []
+
+
+def test_a_train_beside_a_small_moving_cloud_is_still_found() -> None:
+    """The same scene with the small cloud 45 m beside the track, and a train on it: the
+    ground next to the train's ends stands still, so the train stays."""
+    from railwatch.detect.cloudmotion import CloudMotion
+    delta, hidden, transform = _cloudy_raster(puff_x=45.0, seed=7)
+    profile = _profile([(900.0, 1150.0, DARK, 18.0)], seed=8)
+    distance = _distance_to_hidden_pixels(hidden, transform)
+    motion = CloudMotion(delta, hidden, transform, (220, 70))
+    found = find_moving(profile, np.ones(STATIONS.size, dtype=bool), GEOMETRY, np.ones(4),
+                        lambda x, y, heading: "", SETTINGS, cloud_distance_m=distance,
+                        cloud_motion=motion)
+    assert len(found) == 1 and abs(found[0][0].speed_mps - 18.0) < 3.0
+    assert motion._measure() is not None  # the clouds' motion was measured and asked

@@ -13,8 +13,9 @@ short box at ``x + v * lag_b`` (``step_gain``).  Its chi-square gain over a stan
 every speed, is summed over the steps of a stretch of track that move together (each step either
 moves with the train or stands: standing stock beside a moving train must not drag it to 0).
 Clouds, whose edges move between the bands with their parallax, are kept out by their distance,
-by the ground beside the track (a cloud covers it too) and by their width (several tracks at
-once).  ``docs/detect-motion.md`` has the reasoning and the measured numbers.
+by the ground beside the track (a cloud covers it too, and moves with the scene's clouds where a
+train's ground stands still) and by their width (several tracks at once).
+``docs/detect-motion.md`` has the reasoning and the measured numbers.
 
 ``fit_velocity`` is the older, shape-free fit of one window (a template from the data, refined per
 band by Gauss-Newton), kept as a public tool.
@@ -34,6 +35,7 @@ from scipy.spatial import cKDTree
 from scipy.special import erf
 from shapely.geometry import LineString, Point
 
+from railwatch.detect.cloudmotion import CloudMotion
 from railwatch.detect.geometry import TrackGeometry, sampler_for
 from railwatch.detect.layout import PIXEL_M, PSF_SIGMA_M, PixelPlan, footprint
 from railwatch.detect.model import BAND_LAGS_S, DetectSettings, MovingTrain
@@ -176,7 +178,8 @@ class MovingEdge:
 def find_moving(profile: np.ndarray, visible: np.ndarray, geometry: TrackGeometry,
                 noise: np.ndarray, direction_of: Callable[[float, float, float], str],
                 settings: DetectSettings, *, beside: np.ndarray | None = None,
-                cloud_distance_m: np.ndarray | None = None) -> list[tuple[MovingTrain, float]]:
+                cloud_distance_m: np.ndarray | None = None,
+                cloud_motion: CloudMotion | None = None) -> list[tuple[MovingTrain, float]]:
     """Moving trains on one track from its matched-filter profile (4, n) of scene minus ground,
     each with how strongly this track's profile shows it (the root of its steps' summed
     energy: a train also shows, fainter, on a track beside it).
@@ -192,6 +195,9 @@ def find_moving(profile: np.ndarray, visible: np.ndarray, geometry: TrackGeometr
     but are not confined to a track.  (A train's shadow may reach the ground on one side.)
     ``cloud_distance_m`` (n,): how far each station is from the nearest hidden pixel (a cloud,
     its shadow) in any direction; steps closer than ``motion_cloud_margin_m`` are not used.
+    ``cloud_motion``: the scene's clouds and how far they move between the bands; a step within
+    ``single_edge_cloud_margin_m`` of a hidden pixel whose ground beside moves with them is not
+    used (``CloudMotion``).
     """
     stations = geometry.stations_m
     if len(stations) < 12:
@@ -202,7 +208,21 @@ def find_moving(profile: np.ndarray, visible: np.ndarray, geometry: TrackGeometr
     clear = visible.copy()
     if cloud_distance_m is not None:
         clear &= cloud_distance_m > settings.motion_cloud_margin_m
-    edges = _moving_edges(unit, visible, clear, stations, settings, off_track)
+    # Far from clouds (as far as a train seen at one step must be), the steps of fast trains
+    # are fitted in windows moved back and forth as well (``_refit_fast``).
+    far = (np.ones(len(stations), dtype=bool) if cloud_distance_m is None
+           else cloud_distance_m >= settings.single_edge_cloud_margin_m)
+    with_clouds = None
+    if cloud_motion is not None and cloud_distance_m is not None:
+        motion = cloud_motion
+
+        def with_clouds(indices: np.ndarray) -> np.ndarray:
+            near = cloud_distance_m[indices] < settings.single_edge_cloud_margin_m
+            cloudy = np.zeros(len(indices), dtype=bool)
+            cloudy[near] = motion.moves_with(geometry, indices[near], settings)
+            return cloudy
+
+    edges = _moving_edges(unit, visible, clear, stations, settings, off_track, far, with_clouds)
     if cloud_distance_m is not None:
         edges = [replace(e, cloud_m=float(cloud_distance_m[e.index])) for e in edges]
     reach = int(math.ceil(settings.motion_margin_m / step))
@@ -228,7 +248,10 @@ def _change(unit: np.ndarray, half: int) -> np.ndarray:
 
 def _moving_edges(unit: np.ndarray, visible: np.ndarray, clear: np.ndarray,
                   stations: np.ndarray, settings: DetectSettings,
-                  off_track: np.ndarray | None = None) -> list[MovingEdge]:
+                  off_track: np.ndarray | None = None,
+                  far_from_clouds: np.ndarray | None = None,
+                  with_clouds: Callable[[np.ndarray], np.ndarray] | None = None
+                  ) -> list[MovingEdge]:
     step = float(stations[1] - stations[0])
     half = max(1, int(round(settings.edge_span_m / 2 / step)))
     n = unit.shape[1]
@@ -273,14 +296,52 @@ def _moving_edges(unit: np.ndarray, visible: np.ndarray, clear: np.ndarray,
         near = np.array(chosen)[:, None] + np.arange(-2 * half, 2 * half + 1)
         off = _off_the_track(sides, scaled, near, settings)
         chosen = [index for index, beside in zip(chosen, off, strict=True) if not beside]
+    if with_clouds is not None and chosen:
+        cloudy = with_clouds(np.array(chosen))
+        chosen = [index for index, cloud in zip(chosen, cloudy, strict=True) if not cloud]
     if not chosen:
         return []
     windows = np.stack([unit[:, i - reach:i + reach + 1] for i in chosen])
     gains = step_gain(windows, weight, model)
+    if far_from_clouds is not None:
+        _refit_fast(gains, chosen, unit, visible, clear & far_from_clouds, weight, model, reach,
+                    step)
     edges = [MovingEdge(i, model.speeds, gain, float(energy[i]))
              for i, gain in zip(chosen, gains, strict=True)]
     edges.sort(key=lambda e: e.index)
     return edges
+
+
+def _refit_fast(gains: np.ndarray, chosen: list[int], unit: np.ndarray, visible: np.ndarray,
+                far: np.ndarray, weight: np.ndarray, model: _StepModel, reach: int,
+                step: float) -> None:
+    """Fits of each step with its window moved half a search back and forth: a fast train's
+    bands spread over up to ``v * 1.005 s``, and in a faint one the four bands' change peaks
+    where most of them have stepped, up to that far ahead of B02.  Its B02 step is then
+    beyond the fit's search (+- ``reach / 2`` stations), which keeps only the later bands'
+    rise: a static-looking step.  A window moved back (against the motion) holds it.  Only
+    for the speeds that need it, one sign for each direction of the move; and only on steps
+    ``far`` from clouds (``single_edge_cloud_margin_m``): a window moved towards a cloud's
+    parallax gives its edges a second chance.  ``gains`` (E, V) is raised in place."""
+    n = unit.shape[1]
+    move = reach // 2
+    for shift in (-move, move):
+        # B02 sits ``move`` stations behind the step for motion towards increasing stations
+        # when the window moves back (shift < 0), and ahead for the other direction.
+        needed = (np.sign(model.speeds) == -np.sign(shift)) & (
+            np.abs(model.speeds) * float(LAGS.max()) > move * step)
+        if not needed.any():
+            continue
+        which = [k for k, i in enumerate(chosen)
+                 if far[i] and reach <= i + shift < n - reach
+                 and visible[i + shift - reach:i + shift + reach + 1].all()]
+        if not which:
+            continue
+        windows = np.stack([unit[:, chosen[k] + shift - reach:chosen[k] + shift + reach + 1]
+                            for k in which])
+        # The whole speed grid: the misfit that scales the gains compares with the best speed.
+        moved = step_gain(windows, weight, model)
+        gains[which] = np.where(needed, np.maximum(gains[which], moved), gains[which])
 
 
 # A single step near a cloud has nothing else to vouch that its bands' displacement is motion:
@@ -758,6 +819,7 @@ def moving_trains(scene: Scene, delta: np.ndarray, hidden: np.ndarray, plan: Pix
         pixel_m = math.hypot(scene.transform.a, scene.transform.d)
         cloud = (_hidden_distance(hidden.reshape(scene.shape), sampling.nearest) * pixel_m)[
             sampling.nearest_of]
+    motion = CloudMotion(delta, hidden, scene.transform, scene.shape) if cloud is not None else None
     profiles, visible, beside = _sample_tracks(sampling, delta, hidden)
     tracks = [(track, slice(a, b)) for track, a, b in zip(
         plan.tracks, sampling.bounds[:-1], sampling.bounds[1:], strict=True)]
@@ -766,7 +828,8 @@ def moving_trains(scene: Scene, delta: np.ndarray, hidden: np.ndarray, plan: Pix
     for track, part in tracks:
         found.extend(find_moving(profiles[:, part], visible[part], track.geometry, noise,
                                  direction_of, settings, beside=beside[:, part],
-                                 cloud_distance_m=None if cloud is None else cloud[part]))
+                                 cloud_distance_m=None if cloud is None else cloud[part],
+                                 cloud_motion=motion))
     lines = {track.id: track.geometry.line for track, _ in tracks}
     return _one_per_train(found, lines, settings)
 
