@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from railwatch.detect import Background, DetectSettings, build_background, detect_scene
 from railwatch.imagery import BAND_KEYS, Scene
@@ -384,6 +385,8 @@ def speed_table(rows: list[Row]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # As the command line runs it (``railwatch.cli``): one BLAS thread per process.
+    threadpool_limits(limits=1, user_api="blas")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[100, 101])
     parser.add_argument("--scenes", type=int, default=14, help="counting scenes per site and seed")

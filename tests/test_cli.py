@@ -227,3 +227,15 @@ def test_import_osm_online_asks_overpass(capsys: pytest.CaptureFixture[str], db_
     assert code == 0, err
     assert len(queries) == 1 and '"railway"="rail"' in queries[0] and "out geom" in queries[0]
     assert stored_site_ids(db_path) == ["tumangang"]
+
+
+def test_the_command_runs_blas_on_one_thread(capsys: pytest.CaptureFixture[str]) -> None:
+    """Detection multiplies small matrices: the command keeps the BLAS to one thread (a pool of
+    threads costs more than it saves and competes with the scan's readers)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        code, _, _ = run(capsys, "sites", "list")
+        assert code == 0
+        blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(threads == 1 for threads in blas)
