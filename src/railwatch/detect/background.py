@@ -345,10 +345,11 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
     Pooled over a yard's interior pixels and dates, the clean ground is one tight cluster in the
     brighter part of the samples: most roofs and every shadow darken the ballast, and light roofs
     are rarer, far brighter (+0.2-0.4) and too varied to cluster.  A pixel whose own ground is
-    clearly darker than that and than bare track bed (more than the gravel's texture at 10 m)
-    recurs with stock on it, in a yard busy on nearly every date of its history; it, and a pixel
-    seen clean on too few dates, takes the pooled ground.  The other pixels keep their own,
-    texture and all."""
+    clearly darker than that (more than the gravel's texture at 10 m) recurs with stock on it, in
+    a yard busy on nearly every date of its history, unless it shows that value on nearly all its
+    dates and it is no darker than bare track bed (a pixel with more bed than gravel); such a
+    pixel, and one seen clean on too few dates, takes the pooled ground.  The other pixels keep
+    their own, texture and all."""
     from railwatch.detect.layout import pixel_plan
 
     if epsg != site.epsg:
