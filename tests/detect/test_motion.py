@@ -396,4 +396,4 @@ def test_a_train_beside_a_small_moving_cloud_is_still_found() -> None:
                         lambda x, y, heading: "", SETTINGS, cloud_distance_m=distance,
                         cloud_motion=motion)
     assert len(found) == 1 and abs(found[0][0].speed_mps - 18.0) < 3.0
-    assert motion._measure() is not None  # the clouds' motion was measured and asked
+    assert motion._measured is not None  # the clouds' motion was measured and asked

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from affine import Affine
@@ -53,16 +54,12 @@ class CloudMotion:
                  shape: tuple[int, int]) -> None:
         self._delta, self._hidden, self._shape = delta, hidden, shape
         self.transform = transform
-        self._measured: _CloudShift | None = None
-        self._failed = False
 
-    def _measure(self) -> _CloudShift | None:
+    @cached_property
+    def _measured(self) -> _CloudShift | None:
         """The clouds' displacement, measured when a step first asks (most steps are far from
         clouds); None when the scene shows no cloud to measure it on."""
-        if self._measured is None and not self._failed:
-            self._measured = self._displacement()
-            self._failed = self._measured is None
-        return self._measured
+        return self._displacement()
 
     def _displacement(self) -> _CloudShift | None:
         bands = np.nan_to_num(self._delta.reshape(4, *self._shape)).astype(np.float64)
@@ -112,7 +109,7 @@ class CloudMotion:
         each later band is fitted as a level plus a gain times B02, read where the clouds were
         at the B02 time or where the ground is, and the chi-square gains of the first are
         summed over the three bands."""
-        measured = self._measure()
+        measured = self._measured
         if measured is None or not len(indices):
             return np.zeros(len(indices), dtype=bool)
         centre = geometry.points.shape[1] // 2

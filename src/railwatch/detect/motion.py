@@ -213,13 +213,14 @@ def find_moving(profile: np.ndarray, visible: np.ndarray, geometry: TrackGeometr
     far = (np.ones(len(stations), dtype=bool) if cloud_distance_m is None
            else cloud_distance_m >= settings.single_edge_cloud_margin_m)
     with_clouds = None
-    if cloud_motion is not None and cloud_distance_m is not None:
+    if cloud_motion is not None:
         motion = cloud_motion
 
         def with_clouds(indices: np.ndarray) -> np.ndarray:
-            near = cloud_distance_m[indices] < settings.single_edge_cloud_margin_m
+            near = ~far[indices]
             cloudy = np.zeros(len(indices), dtype=bool)
-            cloudy[near] = motion.moves_with(geometry, indices[near], settings)
+            if near.any():
+                cloudy[near] = motion.moves_with(geometry, indices[near], settings)
             return cloudy
 
     edges = _moving_edges(unit, visible, clear, stations, settings, off_track, far, with_clouds)
