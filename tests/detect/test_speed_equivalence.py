@@ -5,7 +5,8 @@ error are worked out only at the pixels asked for, the difference noise and the 
 history take medians without ``np.nanmedian``, the ground is worked out in the window around the
 tracks, clouds are grown in two 1-D passes and only near the corridor; motion measures the
 distance to a cloud from the clouds' edges only and takes medians by partition: each is compared
-with the plain computation, bit for bit.
+with the plain computation, bit for bit.  Motion's step fits search in full only where a bound
+says the gain can exceed the joining cost: the bound is checked against the full search.
 """
 
 from __future__ import annotations
@@ -187,3 +188,44 @@ def test_motion_cloud_distance_and_medians_equal_the_plain_ones() -> None:
         assert np.array_equal(_median(values), np.median(values, axis=1)), count
         assert _median(values[0]) == np.median(values[0])
     assert np.isnan(_median(np.empty(0)))
+
+
+def test_step_gain_bounds_hold_at_every_speed() -> None:
+    """Motion fits the full (shape x speed x start) search only for steps whose gain can exceed
+    the joining cost: the bounds that decide it (each band at its own best position; runs of
+    speeds, each band at its best position within the run) are never below a positive fitted
+    gain at any speed of their run, on windows of noise, standing steps and moving steps alike,
+    and they do prune."""
+    from railwatch.detect.stepfit import (
+        fitted_gains,
+        gain_bounds,
+        step_fits,
+        step_gain,
+        step_model,
+    )
+
+    model = step_model(2.5, 12, 36.0)
+    offsets = np.arange(-12, 13) * 2.5
+    rng = np.random.default_rng(5)
+    windows = []
+    for kind in range(60):
+        speed = rng.uniform(-36, 36) if kind % 3 == 2 else 0.0
+        contrast = 0.0 if kind % 3 == 0 else rng.uniform(1, 12)
+        lags = np.array([0.0, 0.527, 1.005, 0.264])
+        edge = rng.uniform(-20, 20) + speed * lags[:, None]
+        step = contrast * rng.choice([-1, 1], 4)[:, None] / (1 + np.exp(-(offsets - edge) / 3))
+        windows.append(step + rng.normal(size=(4, offsets.size)))
+    windows = np.array(windows)
+    weight = rng.uniform(0.5, 2.0, 4)
+    fits = step_fits(windows, weight, model)
+    gains = fitted_gains(fits, model, np.arange(len(windows)))
+    np.testing.assert_allclose(gains, step_gain(windows, weight, model))
+    for level in (-np.inf, 4.0):
+        bounds = gain_bounds(fits, model, level)
+        for run, (first, last) in enumerate(model.runs):
+            # Where the gain is positive (a negative one cannot join a train either).
+            assert np.all(np.maximum(gains[:, first:last + 1].max(axis=1), 0.0)
+                          <= np.maximum(bounds[:, run], 0.0))
+    coarse = gain_bounds(fits, model, -np.inf).max(axis=1)
+    assert np.mean(coarse <= 4.0) > 0.3  # the bound prunes: it is not merely valid
+    assert np.any(gains.max(axis=1) > 4.0)

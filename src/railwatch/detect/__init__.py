@@ -16,7 +16,7 @@ from railwatch.detect.model import (
     Observation,
     TrackObservation,
 )
-from railwatch.detect.motion import VelocityFit, fit_velocity
+from railwatch.detect.stepfit import VelocityFit, fit_velocity
 
 __all__ = [
     "BAND_LAGS_S",

@@ -1,24 +1,15 @@
-"""Speed from the time the MSI takes to sense its bands.
+"""Moving trains along the tracks, from the steps in their four bands' profiles.
 
-Sentinel-2 senses B02, B08, B03 and B04 at 0, 0.264, 0.527 and 1.005 s (``BAND_LAGS_S``), so an
-object moving at ``v`` along a track appears in band ``b`` displaced by ``v * lag_b``.  A train is
-long (100-1000 m), so the displacement shows where its profile steps: at its two ends and at every
-boundary between wagons of different colour; a truck is shorter than its displacement, so its
-bands separate into the familiar blue-green-red triplet.
-
-Detection (``moving_trains`` -> ``find_moving``) fits every step along a track with a parametric
-model: in each band a level plus a contrast (either sign: a black tank car is darker than ballast
-in every band, a brown box car darker in blue but brighter in the NIR) times a blurred step or
-short box at ``x + v * lag_b`` (``step_gain``).  Its chi-square gain over a standing step, at
-every speed, is summed over the steps of a stretch of track that move together (each step either
-moves with the train or stands: standing stock beside a moving train must not drag it to 0).
+A moving train's ends, and the boundaries between its wagons of different colour, are steps that
+the inter-band time lag displaces from band to band (``stepfit``).  Detection (``moving_trains`` ->
+``find_moving``) fits every step along a track with the step model (``step_gain``): its
+chi-square gain over a standing step, at every speed, is summed over the steps of a stretch of
+track that move together (each step either moves with the train or stands: standing stock beside
+a moving train must not drag it to 0).
 Clouds, whose edges move between the bands with their parallax, are kept out by their distance,
 by the ground beside the track (a cloud covers it too, and moves with the scene's clouds where a
 train's ground stands still) and by their width (several tracks at once).
 ``docs/detect-motion.md`` has the reasoning and the measured numbers.
-
-``fit_velocity`` is the older, shape-free fit of one window (a template from the data, refined per
-band by Gauss-Newton), kept as a public tool.
 """
 from __future__ import annotations
 
@@ -29,134 +20,30 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from affine import Affine
-from numpy.lib.stride_tricks import as_strided
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import sparse
 from scipy.spatial import cKDTree
-from scipy.special import erf
 from shapely.geometry import LineString, Point
 
 from railwatch.detect.cloudmotion import CloudMotion
 from railwatch.detect.geometry import TrackGeometry, sampler_for
-from railwatch.detect.layout import PIXEL_M, PSF_SIGMA_M, PixelPlan, footprint
+from railwatch.detect.layout import PIXEL_M, PixelPlan, footprint
 from railwatch.detect.model import BAND_LAGS_S, DetectSettings, MovingTrain
+from railwatch.detect.stepfit import (
+    CORRELATED_SAMPLES,
+    LAGS,
+    STEP_BLUR_M,
+    StepFits,
+    StepModel,
+    fitted_gains,
+    gain_bounds,
+    peak_speed,
+    step_fits,
+    step_model,
+)
 from railwatch.imagery import BAND_KEYS, Scene
 
-__all__ = ["MovingEdge", "VelocityFit", "find_moving", "fit_velocity", "moving_trains", "step_gain"]
-
-LAGS = np.array([BAND_LAGS_S[k] for k in BAND_KEYS])
-# Along-track samples 2.5 m apart within 10 m pixels are not independent: about four samples per
-# pixel carry one pixel's noise.  Shift variances and chi-square gains are scaled by this.
-_CORRELATED_SAMPLES = 4.0
-
-
-@dataclass(frozen=True)
-class VelocityFit:
-    speed_mps: float  # signed: positive along the track's stations
-    speed_sd_mps: float
-    chi2_per_dof: float
-    coherence: float  # share of the profiles' energy one aligned shape explains (0..1)
-    contrast: np.ndarray  # per band, in noise units
-    shifts_m: np.ndarray  # per band, relative to the fitted d0
-    template: np.ndarray  # the common shape, on the window's stations (blue time)
-
-
-def _shifted(profiles: np.ndarray, stations: np.ndarray, where: np.ndarray,
-             shifts: np.ndarray) -> np.ndarray:
-    """profiles (4, n) sampled at ``stations``, read at ``where + shift`` per band (shifts (4,) or
-    (k, 4)).  Reads beyond the data hold the end value: padding with zeros would put a fixed,
-    unmoving edge at the window's end and pull every speed towards 0."""
-    if shifts.ndim == 1:
-        return np.stack([np.interp(where + shifts[b], stations, profiles[b])
-                         for b in range(profiles.shape[0])])
-    out = np.empty((shifts.shape[0], profiles.shape[0], where.size))
-    for b in range(profiles.shape[0]):
-        at = where[None, :] + shifts[:, b, None]
-        out[:, b] = np.interp(at.ravel(), stations, profiles[b]).reshape(at.shape)
-    return out
-
-
-def fit_velocity(profiles: np.ndarray, stations: np.ndarray, *, max_speed_mps: float,
-                 speed_step_mps: float = 0.5, core: slice | None = None) -> VelocityFit:
-    """Fit one along-track velocity to per-band anomaly profiles (noise units, NaN-free).
-
-    ``profiles`` is (4, n) in BAND_KEYS order, ``stations`` (n,) metres, evenly spaced.  Only
-    the stations in ``core`` (default all) are compared; the profiles around it are read when a
-    band is shifted, so a train that goes on past the window's end is not cut off in one band.
-    """
-    where = stations[core] if core is not None else stations
-    speeds = np.arange(-max_speed_mps, max_speed_mps + 1e-9, speed_step_mps)
-    aligned = _shifted(profiles, stations, where, speeds[:, None] * LAGS[None, :])  # (v, 4, n)
-    # Each band's own level in the window is no part of the shape: at the boundary between two
-    # kinds of wagon, or a train's end beside standing stock, the profiles are a level plus a step.
-    aligned -= aligned.mean(axis=-1, keepdims=True)
-    gram = np.einsum("vbn,vcn->vbc", aligned, aligned)
-    eigen = np.linalg.eigvalsh(gram)
-    total = np.trace(gram, axis1=1, axis2=2)
-    share = eigen[:, -1] / np.maximum(total, 1e-12)
-    best = int(np.argmax(share))
-    speed0 = float(speeds[best])
-    if 0 < best < len(speeds) - 1:  # parabolic refinement between grid speeds
-        left, mid, right = share[best - 1], share[best], share[best + 1]
-        denom = left - 2 * mid + right
-        if denom < 0:
-            speed0 += 0.5 * (left - right) / denom * speed_step_mps
-    fit = _refine(profiles, stations, where, speed0, float(share[best]))
-    for _ in range(2):  # re-centre the templates on the refined speed
-        if not np.isfinite(fit.speed_sd_mps) or abs(fit.speed_mps - speed0) < 0.2:
-            break
-        speed0 = float(np.clip(fit.speed_mps, -max_speed_mps, max_speed_mps))
-        fit = _refine(profiles, stations, where, speed0, fit.coherence)
-    return fit
-
-
-def _refine(profiles: np.ndarray, stations: np.ndarray, where: np.ndarray, speed0: float,
-            coherence: float) -> VelocityFit:
-    step = float(stations[1] - stations[0])
-    base = _shifted(profiles, stations, where, speed0 * LAGS)
-    base -= base.mean(axis=-1, keepdims=True)
-    _, vectors = np.linalg.eigh(base @ base.T)
-    weights = vectors[:, -1]
-    template = weights @ base
-    contrast = base @ template / max(float(template @ template), 1e-12)
-
-    # Gauss-Newton on each band's residual shift against the template of the *other* bands (a
-    # template that contains the band itself would pull its shift towards the grid speed).
-    shifts = np.zeros(4)
-    variances = np.full(4, np.inf)
-    for b in range(4):
-        others = np.delete(np.arange(4), b)
-        reference = weights[others] @ base[others]
-        norm = float(reference @ reference)
-        if norm <= 1e-9:
-            continue
-        gain = float(base[b] @ reference) / norm
-        slope = np.gradient(reference, step)
-        info = gain**2 * float(slope @ slope)
-        if info <= 1e-9:
-            continue
-        delta = 0.0
-        for _ in range(4):
-            moved = np.interp(where + speed0 * LAGS[b] + delta, stations, profiles[b])
-            moved -= moved.mean()
-            delta -= float((moved - gain * reference) @ (gain * slope)) / info
-            delta = float(np.clip(delta, -3 * step, 3 * step))
-        shifts[b] = speed0 * LAGS[b] + delta
-        variances[b] = _CORRELATED_SAMPLES / info
-    usable = np.isfinite(variances)
-    if usable.sum() < 2 or np.ptp(LAGS[usable]) < 0.25:
-        return VelocityFit(speed0, np.inf, np.inf, coherence, contrast, shifts, template)
-    w = 1.0 / variances[usable]
-    lag = LAGS[usable]
-    lag_mean = float((w * lag).sum() / w.sum())
-    sxx = float((w * (lag - lag_mean) ** 2).sum())
-    shift_mean = float((w * shifts[usable]).sum() / w.sum())
-    speed = float((w * (lag - lag_mean) * (shifts[usable] - shift_mean)).sum() / sxx)
-    residual = shifts[usable] - (shift_mean + speed * (lag - lag_mean))
-    dof = max(int(usable.sum()) - 2, 1)
-    chi2 = float((w * residual**2).sum() / dof)
-    speed_sd = float(np.sqrt(1.0 / sxx) * max(1.0, np.sqrt(chi2)))
-    d0 = shift_mean - speed * lag_mean
-    return VelocityFit(speed, speed_sd, chi2, coherence, contrast, shifts - d0, template)
+__all__ = ["MovingEdge", "find_moving", "moving_trains"]
 
 
 # --- moving edges along a track, and trains made of them ----------------------------------------
@@ -170,7 +57,10 @@ class MovingEdge:
 
     index: int
     speeds: np.ndarray  # (V,) m/s, signed along the track's stations
-    gain: np.ndarray  # (V,) chi-square of a standing step minus that of a step moving so
+    # (V,) chi-square of a standing step minus that of a step moving so; for a step that cannot
+    # join a train (at most ``edge_penalty`` at every speed), or whose chain cannot make one,
+    # an upper bound of it at every speed (``_moving_edges``).
+    gain: np.ndarray
     energy: float  # the four bands' summed squared change across it, in noise units
     cloud_m: float = math.inf  # distance to the nearest hidden pixel (a cloud, its shadow)
 
@@ -279,7 +169,7 @@ def _moving_edges(unit: np.ndarray, visible: np.ndarray, clear: np.ndarray,
     apart = int(math.ceil(settings.edge_spacing_m / step))
     reach = int(math.ceil(settings.motion_margin_m / step))
     taken = np.zeros(n, dtype=bool)
-    model = _step_model(step, reach, settings.max_speed_mps)
+    model = step_model(step, reach, settings.max_speed_mps)
     # Per-band noise of this track's stations (the change of two nearly independent ones / sqrt 2)
     weight = 2.0 / spread[:, 0] ** 2
     chosen = []
@@ -291,58 +181,161 @@ def _moving_edges(unit: np.ndarray, visible: np.ndarray, clear: np.ndarray,
         # A step seen off the track as well still keeps its neighbours from being fitted.
         taken[max(0, index - apart):index + apart + 1] = True
         chosen.append(int(index))
-    if off_track is not None and chosen:
-        sides = [_ground_steps(off_track[:, :, side], half, spread)
-                 for side in range(off_track.shape[2])]
-        near = np.array(chosen)[:, None] + np.arange(-2 * half, 2 * half + 1)
-        off = _off_the_track(sides, scaled, near, settings)
-        chosen = [index for index, beside in zip(chosen, off, strict=True) if not beside]
-    if with_clouds is not None and chosen:
-        cloudy = with_clouds(np.array(chosen))
-        chosen = [index for index, cloud in zip(chosen, cloudy, strict=True) if not cloud]
     if not chosen:
         return []
-    windows = np.stack([unit[:, i - reach:i + reach + 1] for i in chosen])
-    gains = step_gain(windows, weight, model)
-    if far_from_clouds is not None:
-        _refit_fast(gains, chosen, unit, visible, clear & far_from_clouds, weight, model, reach,
-                    step)
+    at = np.array(chosen)
+    moves = ([] if far_from_clouds is None
+             else _window_moves(at, visible, clear & far_from_clouds, model.speeds, reach, step))
+    # Every window of every step (centred, then each move's) is projected at once.
+    starts = np.concatenate([at] + [at[which] + shift for shift, _, which in moves])
+    windows = sliding_window_view(unit, 2 * reach + 1, axis=1)[:, starts - reach]
+    fits = step_fits(windows.transpose(1, 0, 2), weight, model)
+    # A step whose gain stays at or below the cost of joining a train at every speed, in each of
+    # its windows, can never move with one (``_train_from`` counts only the gain above it): its
+    # curve is not fitted but held at its bound, which changes no train.  Most steps are such
+    # (standing stock, noise), and the full speed-by-start search is most of a fit's cost.
+    bounds = gain_bounds(fits, model, settings.edge_penalty)  # (windows, runs of speeds)
+    ceiling = np.maximum(bounds[:len(chosen)].max(axis=1), 0.0)
+    offset = len(chosen)
+    for _, needed, which in moves:
+        # A moved window counts only at the speeds it serves.
+        count = np.concatenate([[0], np.cumsum(needed)])
+        serves = count[model.runs[:, 1] + 1] > count[model.runs[:, 0]]
+        np.maximum.at(ceiling, which, bounds[offset:offset + len(which), serves].max(axis=1))
+        offset += len(which)
+    joins = ceiling > settings.edge_penalty
+    # A chain of steps (as ``_chains`` makes it with every step present; dropping steps only
+    # splits it) whose steps together cannot gain enough for the weakest train reported gives
+    # no train, whatever their exact curves: they keep their bounds and are not tested.
+    order = np.argsort(at, kind="stable")
+    chain = np.empty(len(at), dtype=np.intp)
+    chain[order] = np.concatenate([[0], np.cumsum(np.diff(at[order]) * step
+                                                  > settings.motion_group_gap_m)])
+    weakest = min(settings.min_speed_significance, settings.single_edge_significance) ** 2
+    joins &= (np.bincount(chain, weights=np.where(joins, ceiling, 0.0)) >= weakest)[chain]
+    tests: list[tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]] = []
+    # Steps the ground beside shows as well: the edges of clouds, haze and snow.
+    if off_track is not None:
+        sides: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def beside(which: np.ndarray) -> np.ndarray:
+            if not sides:
+                sides.extend(_ground_steps(off_track[:, :, side], half, spread)
+                             for side in range(off_track.shape[2]))
+            near = at[which, None] + np.arange(-2 * half, 2 * half + 1)
+            return _off_the_track(sides, scaled, near, settings)
+
+        tests.append((beside, np.ones(len(at), dtype=bool)))
+    # Steps whose ground moves with the scene's clouds (only near them).
+    if with_clouds is not None:
+        tests.append((lambda which: with_clouds(at[which]),
+                      np.ones(len(at), dtype=bool) if far_from_clouds is None
+                      else ~far_from_clouds[at]))
+    kept = _kept(at, joins, tests, step, settings.motion_group_gap_m)
+    joins &= kept
+    gains = np.repeat(ceiling[:, None], model.speeds.size, axis=1)
+    gains[joins] = fitted_gains(fits, model, np.flatnonzero(joins))
+    offset = len(chosen)
+    for _, needed, which in moves:
+        _refit_fast(gains, which, offset, joins, fits, needed, model)
+        offset += len(which)
     edges = [MovingEdge(i, model.speeds, gain, float(energy[i]))
-             for i, gain in zip(chosen, gains, strict=True)]
+             for i, gain, keep in zip(chosen, gains, kept, strict=True) if keep]
     edges.sort(key=lambda e: e.index)
     return edges
 
 
-def _refit_fast(gains: np.ndarray, chosen: list[int], unit: np.ndarray, visible: np.ndarray,
-                far: np.ndarray, weight: np.ndarray, model: _StepModel, reach: int,
-                step: float) -> None:
-    """Fits of each step with its window moved half a search back and forth: a fast train's
-    bands spread over up to ``v * 1.005 s``, and in a faint one the four bands' change peaks
-    where most of them have stepped, up to that far ahead of B02.  Its B02 step is then
-    beyond the fit's search (+- ``reach / 2`` stations), which keeps only the later bands'
-    rise: a static-looking step.  A window moved back (against the motion) holds it.  Only
-    for the speeds that need it, one sign for each direction of the move; and only on steps
-    ``far`` from clouds (``single_edge_cloud_margin_m``): a window moved towards a cloud's
-    parallax gives its edges a second chance.  ``gains`` (E, V) is raised in place."""
-    n = unit.shape[1]
+def _kept(at: np.ndarray, joins: np.ndarray,
+          tests: list[tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]], step: float,
+          gap_m: float) -> np.ndarray:
+    """Which of the steps at stations ``at`` pass every test (each a function of step positions
+    in ``at`` giving True where the step is not used, and which steps it may reject).
+
+    A test is asked only where its answer can change a train: of the steps that may join one
+    (``joins``) always; of the others, which never join one (``_train_from`` counts only the
+    gain above the joining cost), only those whose removal could split a chain (``_chains``)
+    between two steps that may join one.  (The clouds' motion costs ~15 ms a scene, once any
+    step asks; the ground beside, a pass over the track.)"""
+    kept = np.ones(len(at), dtype=bool)
+    if not tests:
+        return kept
+
+    def ask(which: np.ndarray) -> None:
+        for test, applies in tests:
+            tested = which[applies[which] & kept[which]]
+            if tested.size:
+                kept[tested] = ~test(tested)
+
+    ask(np.flatnonzero(joins))
+    untested = ~joins & np.logical_or.reduce([applies for _, applies in tests])
+    if not untested.any():
+        return kept
+    order = np.argsort(at, kind="stable")
+    sorted_at = at[order]
+
+    def chains(present: np.ndarray) -> np.ndarray:
+        """The chain of each step of ``present`` (sorted order), as ``_chains`` splits."""
+        where = sorted_at[present]
+        breaks = np.concatenate([[0], np.cumsum((where[1:] - where[:-1]) * step > gap_m)])
+        label = np.full(len(at), -1)
+        label[present] = breaks
+        return label
+
+    present = kept[order]
+    joining = np.flatnonzero((joins & kept)[order])
+    together = [label[joining[1:]] == label[joining[:-1]]
+                for label in (chains(present), chains(present & ~untested[order]))]
+    between = np.zeros(len(at), dtype=bool)
+    for first, last in zip(joining[:-1][together[0] != together[1]],
+                           joining[1:][together[0] != together[1]], strict=True):
+        between[first + 1:last] = True
+    ask(order[between & untested[order]])
+    return kept
+
+
+def _window_moves(at: np.ndarray, visible: np.ndarray, far: np.ndarray, speeds: np.ndarray,
+                  reach: int, step: float) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Fit windows of each step moved half a search back and forth: a fast train's bands spread
+    over up to ``v * 1.005 s``, and in a faint one the four bands' change peaks where most of
+    them have stepped, up to that far ahead of B02.  Its B02 step is then beyond the fit's
+    search (+- ``reach / 2`` stations), which keeps only the later bands' rise: a
+    static-looking step.  A window moved back (against the motion) holds it.  Only for the
+    speeds that need it, one sign for each direction of the move; and only on steps ``far``
+    from clouds (``single_edge_cloud_margin_m``): a window moved towards a cloud's parallax
+    gives its edges a second chance.  Per move: its shift (stations), the speeds it serves
+    (V,) and the steps (positions in ``at``, the steps' stations) it is fitted for."""
+    n = len(visible)
     move = reach // 2
+    hidden_before = np.concatenate([[0], np.cumsum(~visible)])  # hidden stations before each
+    moves = []
     for shift in (-move, move):
         # B02 sits ``move`` stations behind the step for motion towards increasing stations
         # when the window moves back (shift < 0), and ahead for the other direction.
-        needed = (np.sign(model.speeds) == -np.sign(shift)) & (
-            np.abs(model.speeds) * float(LAGS.max()) > move * step)
+        needed = (np.sign(speeds) == -np.sign(shift)) & (
+            np.abs(speeds) * float(LAGS.max()) > move * step)
         if not needed.any():
             continue
-        which = [k for k, i in enumerate(chosen)
-                 if far[i] and reach <= i + shift < n - reach
-                 and visible[i + shift - reach:i + shift + reach + 1].all()]
-        if not which:
-            continue
-        windows = np.stack([unit[:, chosen[k] + shift - reach:chosen[k] + shift + reach + 1]
-                            for k in which])
-        # The whole speed grid: the misfit that scales the gains compares with the best speed.
-        moved = step_gain(windows, weight, model)
-        gains[which] = np.where(needed, np.maximum(gains[which], moved), gains[which])
+        first, end = at + shift - reach, at + shift + reach + 1
+        inside = far[at] & (first >= 0) & (end <= n)
+        which = np.flatnonzero(inside)
+        which = which[hidden_before[end[which]] == hidden_before[first[which]]]
+        if which.size:
+            moves.append((shift, needed, which))
+    return moves
+
+
+def _refit_fast(gains: np.ndarray, which: np.ndarray, first: int, joins: np.ndarray,
+                fits: StepFits, needed: np.ndarray, model: StepModel) -> None:
+    """Raises the gains (E, V) of the steps ``which``, at the ``needed`` speeds, to their fits in
+    a moved window (``_window_moves``; the fits ``first``, ``first + 1``, ... of ``fits``).
+    Steps that cannot join a train (``joins`` False) keep their bound."""
+    fitted = joins[which]
+    if not fitted.any():
+        return
+    steps = which[fitted]
+    # The whole speed grid: the misfit that scales the gains compares with the best speed.
+    moved = fitted_gains(fits, model, first + np.flatnonzero(fitted))
+    gains[steps] = np.where(needed, np.maximum(gains[steps], moved), gains[steps])
 
 
 # A single step near a cloud has nothing else to vouch that its bands' displacement is motion:
@@ -466,135 +459,8 @@ def _off_the_track(sides: list[tuple[np.ndarray, np.ndarray]], track: np.ndarray
             noise = np.sqrt((along_own**2).sum(axis=(1, 2)))
         unlike |= counted & ~((share > settings.max_beside_ratio)
                               & (along > 2 * settings.edge_threshold
-                                 * _CORRELATED_SAMPLES**0.5 * noise))
+                                 * CORRELATED_SAMPLES**0.5 * noise))
     return ~unlike & (seen > 0)
-
-
-@dataclass(frozen=True)
-class _StepModel:
-    """Blurred unit shapes (a step, and short boxes) starting at every position of a grid, on a
-    window of stations, each minus its window mean."""
-
-    speeds: np.ndarray  # (V,)
-    centred: np.ndarray  # (S, P, w)
-    norm: np.ndarray  # (S, P) sum of squares of each centred shape (inf: flat in the window)
-    # Band b's shape for speed v and the x-th start sits at position ``rows[b][v] + 2 x`` of a
-    # table padded by ``pad`` repeats of its end values (x is on a grid twice as coarse as the
-    # positions): one row of a strided view per (band, speed), not a gather per element.
-    rows: tuple[np.ndarray, ...]  # per band (V,), or (1,) when the same at every speed
-    order: tuple[int, ...]  # bands in the order they are summed: one that moves first
-    starts: int  # X, the number of starts x
-    pad: tuple[int, int]  # end values repeated before and after the positions
-    reachable: tuple[slice, ...]  # per band, the positions any (v, x) reaches
-
-
-# Along-track blur of a step: the PSF (layout.PSF_SIGMA_M), the 10 m pixel (a box: variance
-# 100/12 m^2) and the bilinear sampling between pixel centres (a triangle: variance 100/6 m^2).
-_STEP_BLUR_M = math.sqrt(PSF_SIGMA_M**2 + PIXEL_M**2 / 12 + PIXEL_M**2 / 6)
-# A step fitted with too sharp a model is pulled towards the window's centre, and the bands'
-# shifts shrink: a train's end is blurred more where a car's roof and its shadow, or a
-# locomotive and its first wagon, differ by band.  So steps are tried with more blur too.
-_STEP_BLURS_M = (_STEP_BLUR_M, 1.5 * _STEP_BLUR_M)
-# Besides steps (a train's end, a change of wagon), objects shorter than the window: a single
-# odd wagon, a locomotive, a road vehicle (trucks are 10-20 m; at 25 m/s one moves farther than
-# its own length between B02 and B04, so its bands do not overlap into a step).
-_BOX_LENGTHS_M = (10.0, 20.0)
-_POSITION_STEP_M = 0.5
-_SPEED_STEP_MPS = 0.5
-# Steps summed at once in ``step_gain``: their (shape, speed, start) sums (~70 kB each) stay in
-# the core's cache.
-_EDGES_AT_ONCE = 4
-_STEP_MODELS: dict[tuple[float, int, float], _StepModel] = {}
-
-
-def _step_model(step: float, reach: int, max_speed: float) -> _StepModel:
-    key = (step, reach, max_speed)
-    if key not in _STEP_MODELS:
-        offsets = np.arange(-reach, reach + 1) * step
-        search = reach * step / 2  # where the shape may start at the B02 time
-        span = search + max_speed * float(LAGS.max())
-        positions = np.arange(-span, span + 1e-9, _POSITION_STEP_M)
-
-        def rise(at: np.ndarray, blur: float = _STEP_BLUR_M) -> np.ndarray:
-            return 0.5 * (1 + erf((offsets[None, :] - at[:, None]) / (math.sqrt(2) * blur)))
-
-        shapes = np.stack([rise(positions, blur) for blur in _STEP_BLURS_M]
-                          + [rise(positions) - rise(positions + length)
-                             for length in _BOX_LENGTHS_M])
-        centred = shapes - shapes.mean(axis=2, keepdims=True)
-        norm = (centred**2).sum(axis=2)
-        # A shape far outside the window is a constant there: it explains nothing (and a
-        # near-zero vector's direction is rounding noise).
-        norm = np.where(norm > 1e-3 * norm.max(axis=1, keepdims=True), norm, np.inf)
-        speeds = np.arange(-max_speed, max_speed + 1e-9, _SPEED_STEP_MPS)
-        xs = np.arange(-search, search + 1e-9, 2 * _POSITION_STEP_M)  # max over x: coarser
-        # Band b's shape for (v, x) starts at position first[b, v] + 2 x (x steps are two
-        # position steps); reads past the positions' ends hold the end value.
-        first = np.rint((xs[0] + LAGS[:, None] * speeds[None, :] + span)
-                        / _POSITION_STEP_M).astype(np.intp)  # (4, V)
-        last = first + 2 * (xs.size - 1)
-        pad = (max(0, -int(first.min())), max(0, int(last.max()) - (len(positions) - 1)))
-        reachable = tuple(slice(max(0, int(lo.min())), min(len(positions), int(hi.max()) + 1))
-                          for lo, hi in zip(first, last, strict=True))
-        first = first + pad[0]
-        rows = tuple(band[:1] if np.all(band == band[0]) else band for band in first)
-        moving = next(b for b in range(4) if rows[b].size > 1)
-        order = (moving, *(b for b in range(4) if b != moving))
-        _STEP_MODELS[key] = _StepModel(speeds, centred, norm, rows, order, xs.size, pad,
-                                       reachable)
-    return _STEP_MODELS[key]
-
-
-def step_gain(windows: np.ndarray, weight: np.ndarray, model: _StepModel) -> np.ndarray:
-    """Chi-square gain of a moving shape over a standing one, at each speed of the model, for
-    each of ``windows`` (E, 4, w): (E, V).
-
-    Band ``b`` of a window is fitted as a level plus a contrast times a blurred step (or short
-    box) at ``x + v * lag_b`` (least squares: both enter linearly); the best shape and ``x`` are
-    taken for each ``v``.  ``weight`` is each band's inverse noise variance; samples within a
-    pixel are correlated, so ``_CORRELATED_SAMPLES`` of them count as one.
-    """
-    centred = windows - windows.mean(axis=2, keepdims=True)
-    count, _, width = windows.shape
-    shapes, positions = model.norm.shape
-    projection = (centred.reshape(-1, width) @ model.centred.reshape(-1, width).T).reshape(
-        count, 4, shapes, positions)  # (E, 4, S, P)
-    # Single precision: the sums below move most of the bytes, and gains of interest are
-    # 1-10^4 (chi-square), far above its rounding.  Reads past the positions' ends hold the end
-    # value, so the table is padded with it.
-    before, after = model.pad
-    padded = np.empty((count, 4, shapes, before + positions + after), dtype=np.float32)
-    explained = padded[..., before:before + positions]
-    explained[...] = projection**2 / model.norm[None, None] * weight[None, :, None, None]
-    padded[..., :before] = explained[..., :1]
-    padded[..., before + positions:] = explained[..., -1:]
-    # rows[e, b, s, i, x] = padded[e, b, s, i + 2 x]: a view, no copy.
-    item = padded.strides[3]
-    rows = as_strided(padded, (*padded.shape[:3], padded.shape[3] - 2 * (model.starts - 1),
-                               model.starts), (*padded.strides, 2 * item), writeable=False)
-    per_speed = np.empty((count, shapes, model.speeds.size), dtype=np.float32)
-    for lo in range(0, count, _EDGES_AT_ONCE):
-        part = rows[lo:lo + _EDGES_AT_ONCE]
-        # A band sensed at lag 0 (B02) has the same row at every speed: added by broadcasting.
-        total = part[:, model.order[0]][:, :, model.rows[model.order[0]]]  # (e, S, V, X)
-        for band in model.order[1:]:
-            total += part[:, band][:, :, model.rows[band]]
-        # The maximum over x is far cheaper along an outer axis than along 31-long rows.
-        per_speed[lo:lo + _EDGES_AT_ONCE] = np.ascontiguousarray(
-            total.transpose(0, 1, 3, 2)).max(axis=2)
-    best = per_speed.max(axis=1).astype(np.float64)
-    centre = model.speeds.size // 2  # the speed grid is symmetric about 0
-    still = per_speed[:, :, centre].max(axis=1).astype(np.float64)
-    free_shape = np.zeros((count, shapes))
-    for band in range(4):
-        free_shape += explained[:, band, :, model.reachable[band]].max(axis=2)
-    free = free_shape.max(axis=1)
-    # Each band's shape on its own may sit anywhere; one velocity puts them at x + v * lag.
-    # How much worse that fits (chi-square, 2 degrees of freedom) tells a rigid moving object
-    # from a static step whose bands differ (a car's end and its shadow's, a cloud's textured
-    # edge): the gains shrink by it, as a straight-line fit's errors scale with its chi-square.
-    misfit = (free - best.max(axis=1)) / _CORRELATED_SAMPLES / 2.0
-    return (best - still[:, None]) / _CORRELATED_SAMPLES / np.maximum(1.0, misfit)[:, None]
 
 
 def _chains(edges: list[MovingEdge], step: float, gap_m: float) -> list[list[MovingEdge]]:
@@ -644,7 +510,7 @@ def _train_from(chain: list[MovingEdge], geometry: TrackGeometry,
         return None
     # One step alone could be a cloud's edge that the SCL missed: not near any cloud, unless the
     # train's body is seen running on, on the track alone, into the cloud (``_runs_out_of_sight``).
-    speed_signed, speed_sd = _peak(speeds, gain, best)
+    speed_signed, speed_sd = peak_speed(speeds, gain, best)
     speed = abs(speed_signed)
     if (len(members) == 1 and members[0].cloud_m < settings.single_edge_cloud_margin_m
             and not (speed >= _SINGLE_STEP_MIN_SPEED_MPS and out_of_sight(members[0]))):
@@ -674,19 +540,6 @@ def _train_from(chain: list[MovingEdge], geometry: TrackGeometry,
                                                                       strict=True)},
     )
     return train, math.sqrt(sum(e.energy for e in members))
-
-
-def _peak(speeds: np.ndarray, gain: np.ndarray, best: int) -> tuple[float, float]:
-    """Speed and standard error from the chi-square gain's peak: a parabola through it and its
-    neighbours (the gain falls by 1 at one standard error)."""
-    if not 0 < best < len(speeds) - 1:
-        return float(speeds[best]), math.inf
-    left, mid, right = gain[best - 1], gain[best], gain[best + 1]
-    curvature = (left - 2 * mid + right) / (speeds[1] - speeds[0]) ** 2
-    if curvature >= 0:
-        return float(speeds[best]), math.inf
-    offset = 0.5 * (left - right) / (left - 2 * mid + right) * (speeds[1] - speeds[0])
-    return float(speeds[best] + offset), math.sqrt(2.0 / -curvature)
 
 
 # --- moving trains ------------------------------------------------------------------------------
@@ -853,7 +706,7 @@ def _hidden_distance(hidden: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 
 # A train's signal reaches a track beside it through the overlap of the two tracks' matched
-# filters: a Gaussian of the cross-track blur (``_STEP_BLUR_M``, 6.7 m) overlaps its copy d
+# filters: a Gaussian of the cross-track blur (``STEP_BLUR_M``, 6.7 m) overlaps its copy d
 # metres away by exp(-d^2 / 4 sigma^2): 0.58 at 10 m, 0.29 at 15 m, 0.11 at 20 m, 0.007 at 30 m.
 # A cloud's edge lies across every track alike.  A moving step on tracks farther apart than
 # ``max_bleed_m`` is a cloud only if the weaker is stronger than a trace of the other can be.
@@ -866,7 +719,7 @@ _TRACE_SLACK = 4.0
 
 def _trace(apart_m: float) -> float:
     """Share of a train's signal that a track ``apart_m`` away shows (matched-filter overlap)."""
-    return math.exp(-apart_m**2 / (4 * _STEP_BLUR_M**2))
+    return math.exp(-apart_m**2 / (4 * STEP_BLUR_M**2))
 
 
 def _one_per_train(found: list[tuple[MovingTrain, float]], lines: dict[str, LineString],
