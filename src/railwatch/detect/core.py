@@ -193,7 +193,7 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
                                   settings.split_contrast)
 
     fitter = BlockFitter(delta[:, plan.pixels], reference, visible, plan, noise,
-                         TRACK_BED, occupancy)
+                         TRACK_BED, occupancy, clouds=bool(cloudy.any()))
 
     def fit_with(neighbour_share: float | np.ndarray) -> CellFit:
         return fitter.fit(shadow_width(elevation, azimuth, plan.cell_azimuth, plan.cell_gap,

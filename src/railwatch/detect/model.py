@@ -23,7 +23,7 @@ __all__ = [
 
 # Bump whenever a change can alter any number the detector reports: the store keys observations
 # by (site, scene, detector version), so old and new results never mix.
-DETECTOR_VERSION = "railwatch-detect 3.3.0"
+DETECTOR_VERSION = "railwatch-detect 3.4.0"
 
 # Time each 10 m band is sensed after B02 (seconds).  Fisser et al. 2022, Remote Sensing
 # 14(7):1595, parallax table; B02-B04 1.005 s also in Markuse 2017 (see SENSOR.md).  The lags vary
