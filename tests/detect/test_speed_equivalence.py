@@ -75,7 +75,9 @@ def test_a_second_fit_reuses_unchanged_blocks_and_equals_a_fresh_fit() -> None:
     fitter.fit(first)
     refit = fitter.fit(second)
     fresh = BlockFitter(delta, reference, visible, plan, noise, TRACK_BED, settings).fit(second)
-    assert np.nansum(fresh.length_m) > 100  # the cars are found, so the comparison means something
+    # The cars are found, so the comparison means something (blocks beside the cars, whose
+    # shadowless change the fit leaves unexplained, count nothing: ``occupancy._measured``).
+    assert np.nansum(fresh.length_m) > 30
     for field in fields(fresh):
         assert np.array_equal(getattr(refit, field.name), getattr(fresh, field.name),
                               equal_nan=True), field.name

@@ -68,6 +68,8 @@ __all__ = ["detect_scene", "moving_along_lines"]
 
 # The reference error is averaged over this neighbourhood of each corridor pixel (pixels, sigma).
 _LOCAL_ERROR_PX = 5.0
+# Beyond a moving train's ends, the reach of its bands' displacement (36 m/s x 1 s) and blur.
+_MOVING_REACH_M = 50.0
 # Median change of the ground ring left over by haze and the season above which the ground itself
 # changed (reflectance, any band).
 _GROUND_CHANGED = 0.006
@@ -193,7 +195,7 @@ def detect_scene(scene: Scene, site: Site, *, history: Background | None = None,
                                   settings.split_contrast)
 
     fitter = BlockFitter(delta[:, plan.pixels], reference, visible, plan, noise,
-                         TRACK_BED, occupancy, clouds=bool(cloudy.any()))
+                         TRACK_BED, occupancy, moving=_moving_blocks(plan, moving))
 
     def fit_with(neighbour_share: float | np.ndarray) -> CellFit:
         return fitter.fit(shadow_width(elevation, azimuth, plan.cell_azimuth, plan.cell_gap,
@@ -268,6 +270,23 @@ def moving_along_lines(scene: Scene, lines: dict[str, LineString], *,
         hidden |= hidden_mask(np.asarray(scene.scl)).ravel()
     delta, _, _ = _self_reference(stack, hidden, plan)
     return moving_trains(scene, delta, hidden, plan, lambda x, y, h: "", settings)
+
+
+def _moving_blocks(plan: PixelPlan, moving: tuple[MovingTrain, ...]) -> np.ndarray:
+    """(C,) the blocks a moving train was found in, with the reach of its bands' displacement
+    (up to 36 m/s x 1 s) beyond its ends."""
+    blocks = np.zeros(len(plan.cell_azimuth), dtype=bool)
+    tracks = {t.id: t for t in plan.tracks}
+    for train in moving:
+        track = tracks[train.track]
+        stations = track.geometry.stations_m
+        span = np.abs(stations - train.position_m) <= train.length_m / 2 + _MOVING_REACH_M
+        pixels = track.station_pixel[span]
+        pixels = pixels[pixels >= 0]
+        # ``plan.pixels`` is sorted; a station's pixel is a corridor pixel.
+        at = np.minimum(np.searchsorted(plan.pixels, pixels), len(plan.pixels) - 1)
+        blocks[plan.cell[at[plan.pixels[at] == pixels]]] = True
+    return blocks
 
 
 # --- input checks -------------------------------------------------------------------------------

@@ -68,10 +68,11 @@ _MIN_SEEN_SHARE = 0.5
 # phantom blocks 6 % (median; 34 % of them over 10 %): cloud edges seen in one band and not the
 # next, haze patches, ground that changed.
 _MAX_UNEXPLAINED = 0.1
-# Under broken cloud, the blocks (20 m each) either side of an unexplained one that are not
-# measured: the soft edge of a cloud or its shadow that the SCL missed fades out over a few tens
-# of metres, weak enough there to pass for cars (partly cloudy bench scenes, seeds 0-2: up to
-# 6-13 phantom cars on the empty Tumen bridge, from blocks 20-40 m beside unexplained ones).
+# Blocks (20 m each) either side of an unexplained one that count nothing either: the soft edge
+# of a cloud or its shadow that the SCL missed fades out over a few tens of metres, weak enough
+# there to pass for cars (partly cloudy bench scenes, seeds 0-2: 5-13 phantom cars on the empty
+# Tumen bridge, from blocks 20-40 m beside unexplained ones), and so does a patch of ground
+# that changed (quiet clear Tumangang scenes: 13-23 phantom cars).
 _UNEXPLAINED_REACH = 2
 
 
@@ -137,8 +138,7 @@ class BlockFitter:
 
     ``reference`` (4, N) is the matched ground, ``visible`` (N,) the pixels not hidden,
     ``noise`` (4,) the per-pixel noise of delta; ``fit`` takes the shadow width per block (C,);
-    ``clouds``: the scene has clouds or cloud fringes (blocks beside an unexplained one are then
-    not measured, ``_measured``).
+    ``moving`` (C,) marks the blocks a moving train was found in (``_measured``).
 
     With ``split_contrast`` each block is fitted as two parts, its pixels darker and brighter
     than the ground (the sum of their whitened bands): black and light-grey roofs are nearly
@@ -154,9 +154,10 @@ class BlockFitter:
 
     def __init__(self, delta: np.ndarray, reference: np.ndarray, visible: np.ndarray,
                  plan: PixelPlan, noise: np.ndarray, ballast: np.ndarray,
-                 settings: OccupancySettings, *, clouds: bool = False) -> None:
+                 settings: OccupancySettings, *, moving: np.ndarray | None = None) -> None:
         self._plan = plan
-        self._clouds = clouds
+        self._moving = (np.zeros(len(plan.cell_azimuth), dtype=bool) if moving is None
+                        else moving)
         self._settings = settings
         self._roof = settings.roof_width_m * (ROOFS - ballast[None, :])
         self._cells = cells = len(plan.cell_azimuth)
@@ -204,7 +205,7 @@ class BlockFitter:
         if parts == 1:
             return _measured(fit.length_m, fit.variance_m2, fit.significant, fit.roof,
                              fit.per_track_m, self._measured, self._seen_track, fit.chi_square,
-                             self._plan.cell_neighbours, self._clouds)
+                             self._plan.cell_neighbours, self._moving)
 
         def merged(values: np.ndarray) -> np.ndarray:
             return np.nan_to_num(values).reshape(cells, parts, *values.shape[1:]).sum(axis=1)
@@ -215,32 +216,33 @@ class BlockFitter:
         return _measured(np.minimum(merged(fit.length_m), self._seen), merged(fit.variance_m2),
                          significant, roof[np.arange(cells), strongest],
                          merged(fit.per_track_m), self._measured, self._seen_track,
-                         merged(fit.chi_square), self._plan.cell_neighbours, self._clouds)
+                         merged(fit.chi_square), self._plan.cell_neighbours, self._moving)
 
 
 def _measured(length: np.ndarray, variance: np.ndarray, significant: np.ndarray,
               roof: np.ndarray, per_track: np.ndarray, measured: np.ndarray,
               seen_track: np.ndarray, chi_square: np.ndarray, neighbours: np.ndarray,
-              clouds: bool) -> CellFit:
+              moving: np.ndarray) -> CellFit:
     """The fit of the blocks seen well enough (the others are NaN; ``seen_track`` is already 0
-    for them); a block whose change does not look like stock holds none and, under ``clouds``,
-    the blocks beside it along the bundle are not measured (their track counts as hidden)."""
+    for them); a block whose change does not look like stock holds none, nor do the blocks
+    beside it along the bundle (``neighbours`` (C, 2)), unless a moving train is there
+    (``moving`` (C,))."""
     unexplained = measured & significant & (
         chi_square[:, 0] > _MAX_UNEXPLAINED * chi_square[:, 1])
-    # In a scene with clouds, what changes a block too much, or too unevenly across the bands,
-    # to pass for stock is mostly a cloud's or its shadow's edge.  In clear scenes it is stock
-    # the library fits badly or a moving train's fringe, and hiding its neighbours extrapolated
-    # the site's density over them (tune seeds: Tumangang clear bias +7.7 -> +11.5).
-    beside = unexplained.copy()
-    for _ in range(_UNEXPLAINED_REACH if clouds else 0):
+    # What changes a block too much, or too unevenly across the bands, to pass for stock (the
+    # edge of a cloud or its shadow that the SCL missed, ground that changed with the season)
+    # goes on into the next blocks, weaker, and there it passes for cars.  They are counted
+    # empty, like it, not hidden: hiding them extrapolated the site's density over them (tune
+    # seeds: busy clear Tumangang scenes +15-20 cars).  A moving train is unexplained too (its
+    # bands show it at four places) and its neighbours hold the rest of it.
+    beside = unexplained & ~moving
+    for _ in range(_UNEXPLAINED_REACH):
         grown = beside.copy()
         for side in (0, 1):
             ok = neighbours[:, side] >= 0
             grown[ok] |= beside[neighbours[ok, side]]
         beside = grown
-    beside &= ~unexplained
-    measured = measured & ~beside
-    seen_track = np.where(measured[:, None], seen_track, 0.0)
+    unexplained |= measured & significant & beside & ~moving
     unexplained_m = float(np.nansum(length[unexplained]))
     length = np.where(unexplained, 0.0, length)
     per_track = np.where(unexplained[:, None], 0.0, per_track)
