@@ -392,7 +392,7 @@ def _pool_yards(found: _Ground, site: Site, transform: Affine, shape: tuple[int,
         # yard's pixels with more bed than gravel took the brighter apron: 12-23 phantom
         # car-equivalents at Tumangang on empty scenes against a perfect history.
         brightness = _brightness(own)
-        bed_like = ((brightness >= _brightness(TRACK_BED[:, None])[0] - _YARD_TEXTURE)
+        bed_like = ((brightness >= _BED_BRIGHTNESS - _YARD_TEXTURE)
                     & (found.support[interior] >= _SETTLED_SHARE * found.count[interior]))
         replace = weak | ((brightness < _brightness(mode[:, None])[0] - _YARD_TEXTURE) & ~bed_like)
         found.ground[:, interior[replace]] = mode[:, None]
@@ -406,3 +406,7 @@ def _brightness(values: np.ndarray) -> np.ndarray:
     unit = GREEN_UP / np.linalg.norm(GREEN_UP)
     across = values - unit[:, None] * (unit @ values)[None, :]
     return across.mean(axis=0)
+
+
+# Bare track bed's brightness, the darkest a yard pixel's own ground may be (``_pool_yards``).
+_BED_BRIGHTNESS = float(_brightness(TRACK_BED[:, None])[0])

@@ -235,14 +235,10 @@ def _measured(length: np.ndarray, variance: np.ndarray, significant: np.ndarray,
     # empty, like it, not hidden: hiding them extrapolated the site's density over them (tune
     # seeds: busy clear Tumangang scenes +15-20 cars).  A moving train is unexplained too (its
     # bands show it at four places) and its neighbours hold the rest of it.
-    beside = unexplained & ~moving
+    reached = unexplained & ~moving
     for _ in range(_UNEXPLAINED_REACH):
-        grown = beside.copy()
-        for side in (0, 1):
-            ok = neighbours[:, side] >= 0
-            grown[ok] |= beside[neighbours[ok, side]]
-        beside = grown
-    unexplained |= measured & significant & beside & ~moving
+        reached = reached | _next_to(reached, neighbours)
+    unexplained |= measured & significant & reached & ~moving
     unexplained_m = float(np.nansum(length[unexplained]))
     length = np.where(unexplained, 0.0, length)
     per_track = np.where(unexplained[:, None], 0.0, per_track)
@@ -250,6 +246,14 @@ def _measured(length: np.ndarray, variance: np.ndarray, significant: np.ndarray,
                    significant & measured & ~unexplained, roof,
                    np.where(measured[:, None], per_track, 0.0), measured, seen_track,
                    chi_square, unexplained_m)
+
+
+def _next_to(blocks: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """(C,) the blocks with a neighbour along the bundle (``neighbours`` (C, 2), -1 none) among
+    ``blocks`` (C,) bool."""
+    before, after = neighbours[:, 0], neighbours[:, 1]
+    return ((before >= 0) & blocks[np.maximum(before, 0)]) | (
+        (after >= 0) & blocks[np.maximum(after, 0)])
 
 
 def _sums_by_group(group: np.ndarray, groups: int, values: np.ndarray) -> np.ndarray:
@@ -285,9 +289,7 @@ def _with_neighbours(fit, plan: PixelPlan, cells: int, parts: int,
     if settings.neighbour_threshold >= settings.occupied_threshold or not cells:
         return first
     occupied = first.significant.reshape(cells, parts).any(axis=1)
-    before, after = plan.cell_neighbours[:, 0], plan.cell_neighbours[:, 1]
-    beside = ((before >= 0) & occupied[np.maximum(before, 0)]) | (
-        (after >= 0) & occupied[np.maximum(after, 0)])
+    beside = _next_to(occupied, plan.cell_neighbours)
     if not beside.any():
         return first
     return fit(np.repeat(np.where(beside, settings.neighbour_threshold,
